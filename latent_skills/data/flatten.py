@@ -1,0 +1,143 @@
+"""The observation flattening rule: every observation becomes one float32 vector.
+
+The rule is derived once from the dataset's observation space, recorded (it goes into checkpoints as
+JSON) and applied identically to the dataset's episodes and to live observations at predict time.
+
+- ``Box``: the array, flattened (C order).
+- ``Dict`` with an ``observation`` key: ``observation`` first, then ``desired_goal`` where the space has
+  one; other keys (``achieved_goal`` is a function of the observation in the Gymnasium-Robotics envs)
+  are left out.
+- ``Dict`` without an ``observation`` key: every key, in sorted order.
+- A nested ``Dict`` (Kitchen's goal dicts): its keys in sorted order, recursively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+KeyPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ObsSegment:
+    """One leaf of the observation: where it sits in the flat vector."""
+
+    path: KeyPath
+    shape: tuple[int, ...]
+    start: int
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.size
+
+
+def _selected_keys(space: gym.spaces.Dict, top_level: bool) -> list[str]:
+    keys = list(space.spaces.keys())
+    if top_level and "observation" in keys:
+        return ["observation"] + (["desired_goal"] if "desired_goal" in keys else [])
+    return sorted(keys)
+
+
+def _leaf_paths(space: gym.Space, path: KeyPath, top_level: bool) -> list[tuple[KeyPath, gym.Space]]:
+    if isinstance(space, gym.spaces.Dict):
+        out: list[tuple[KeyPath, gym.Space]] = []
+        for key in _selected_keys(space, top_level):
+            out.extend(_leaf_paths(space.spaces[key], (*path, key), top_level=False))
+        return out
+    if isinstance(space, gym.spaces.Box):
+        return [(path, space)]
+    where = "/".join(path) or "the observation"
+    raise TypeError(
+        f"Cannot flatten {type(space).__name__} space at {where!r}: latent-skills supports Box "
+        "observations and (nested) Dicts of Boxes. Wrap the env with a gymnasium ObservationWrapper "
+        "that turns it into a Box (e.g. gymnasium.wrappers.FlattenObservation)."
+    )
+
+
+def _lookup(obs: Any, path: KeyPath) -> Any:
+    for key in path:
+        if not isinstance(obs, Mapping) or key not in obs:
+            have = sorted(obs.keys()) if isinstance(obs, Mapping) else type(obs).__name__
+            raise ValueError(
+                f"Observation has no key {'/'.join(path)!r} (found {have}); it does not match the "
+                "observation space this model was built for."
+            )
+        obs = obs[key]
+    return obs
+
+
+@dataclass(frozen=True)
+class ObservationFlattener:
+    """Turns an observation (single or batched, array or dict) into float32 vectors."""
+
+    segments: tuple[ObsSegment, ...]
+
+    @classmethod
+    def from_space(cls, space: gym.Space) -> ObservationFlattener:
+        segments, start = [], 0
+        for path, leaf in _leaf_paths(space, (), top_level=True):
+            segment = ObsSegment(path=path, shape=tuple(int(d) for d in leaf.shape), start=start)
+            segments.append(segment)
+            start = segment.stop
+        return cls(tuple(segments))
+
+    @property
+    def dim(self) -> int:
+        return self.segments[-1].stop if self.segments else 0
+
+    def slice_of(self, *path: str) -> slice:
+        """Where the leaves under ``path`` (e.g. ``"desired_goal"``) sit in the flat vector."""
+        hits = [s for s in self.segments if s.path[: len(path)] == path]
+        if not hits:
+            known = ["/".join(s.path) for s in self.segments]
+            raise KeyError(f"No observation part {'/'.join(path)!r}; the parts are {known}.")
+        return slice(hits[0].start, hits[-1].stop)
+
+    def has(self, *path: str) -> bool:
+        return any(s.path[: len(path)] == path for s in self.segments)
+
+    def flatten(self, obs: Any) -> np.ndarray:
+        """``(S,)`` for a single observation, ``(B, S)`` for a batch (leading axis on every leaf)."""
+        parts: list[np.ndarray] = []
+        batch: tuple[int, ...] | None = None
+        for segment in self.segments:
+            leaf = np.asarray(_lookup(obs, segment.path), dtype=np.float32)
+            lead = leaf.shape[: leaf.ndim - len(segment.shape)]
+            if (
+                leaf.shape[len(lead) :] != segment.shape
+                or len(lead) > 1
+                or (batch is not None and lead != batch)
+            ):
+                where = "/".join(segment.path) or "observation"
+                raise ValueError(
+                    f"Observation {where!r} has shape {leaf.shape}; expected {segment.shape} "
+                    f"(one observation) or (batch, {', '.join(map(str, segment.shape))}) — "
+                    "is this the env the model was trained for?"
+                )
+            batch = lead
+            parts.append(leaf.reshape(*lead, segment.size))
+        return np.concatenate(parts, axis=-1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "segments": [
+                {"path": list(s.path), "shape": list(s.shape), "start": s.start} for s in self.segments
+            ]
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ObservationFlattener:
+        segments = tuple(
+            ObsSegment(path=tuple(s["path"]), shape=tuple(int(d) for d in s["shape"]), start=int(s["start"]))
+            for s in data["segments"]
+        )
+        return cls(segments)

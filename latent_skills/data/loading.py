@@ -1,0 +1,85 @@
+"""Finding Minari datasets: local first, download on request, one clear error otherwise."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import minari
+from minari.storage.datasets_root_dir import get_dataset_path
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset id that is neither local nor (with ``download=True``) downloadable."""
+
+
+def datasets_root() -> Path:
+    """Where Minari keeps local datasets (``MINARI_DATASETS_PATH`` or ``~/.minari/datasets``)."""
+    return get_dataset_path()
+
+
+def is_local(dataset_id: str) -> bool:
+    return (get_dataset_path(dataset_id) / "data").exists()
+
+
+def _not_found(dataset_id: str, cause: str) -> DatasetNotFoundError:
+    env_value = os.environ.get("MINARI_DATASETS_PATH")
+    where = f"MINARI_DATASETS_PATH={env_value}" if env_value else "MINARI_DATASETS_PATH is unset"
+    return DatasetNotFoundError(
+        f"Minari dataset {dataset_id!r} {cause}.\n"
+        f"  Looked in {datasets_root()} ({where}).\n"
+        "  Fix it one of these ways:\n"
+        f"  - download it: `minari download {dataset_id}` (or pass download=True);\n"
+        "  - point MINARI_DATASETS_PATH at the folder that holds it;\n"
+        "  - make a PointMaze dataset locally, no network needed: "
+        "`latent-skills collect pointmaze --maze umaze --steps 100000`."
+    )
+
+
+def load_dataset(dataset: str | minari.MinariDataset, download: bool = False) -> minari.MinariDataset:
+    """Return a ``MinariDataset`` for an id (local first, then Minari's download) or pass one through."""
+    if isinstance(dataset, minari.MinariDataset):
+        return dataset
+    if not isinstance(dataset, str):
+        raise TypeError(f"dataset must be a Minari id or MinariDataset, not {type(dataset).__name__}")
+    if is_local(dataset):
+        return minari.load_dataset(dataset)
+    if not download:
+        raise _not_found(dataset, "is not in the local Minari store")
+    try:
+        minari.download_dataset(dataset)
+    except Exception as exc:  # network errors, unknown remote ids, version mismatches
+        raise _not_found(dataset, f"could not be downloaded ({type(exc).__name__}: {exc})") from exc
+    return minari.load_dataset(dataset)
+
+
+def reference_scores(dataset: minari.MinariDataset) -> tuple[float, float] | None:
+    """The dataset's ``(ref_min_score, ref_max_score)``, or None where it has none."""
+    meta = dataset.storage.metadata
+    low, high = meta.get("ref_min_score"), meta.get("ref_max_score")
+    if low is None or high is None:
+        return None
+    return float(low), float(high)
+
+
+def dataset_summary(dataset: minari.MinariDataset) -> dict[str, Any]:
+    """What ``latent-skills info`` prints: sizes, spaces, reference scores, evaluation env."""
+    from .flatten import ObservationFlattener
+
+    eval_spec = getattr(dataset, "_eval_env_spec", None) or dataset.env_spec
+    scores = reference_scores(dataset)
+    return {
+        "dataset_id": dataset.spec.dataset_id,
+        "episodes": dataset.total_episodes,
+        "steps": dataset.total_steps,
+        "observation_space": str(dataset.observation_space),
+        "flat_state_dim": ObservationFlattener.from_space(dataset.observation_space).dim,
+        "action_space": str(dataset.action_space),
+        "ref_min_score": None if scores is None else scores[0],
+        "ref_max_score": None if scores is None else scores[1],
+        "env_id": None if dataset.env_spec is None else dataset.env_spec.id,
+        "eval_env_id": None if eval_spec is None else eval_spec.id,
+        "eval_env_kwargs": None if eval_spec is None else dict(eval_spec.kwargs),
+        "eval_max_episode_steps": None if eval_spec is None else eval_spec.max_episode_steps,
+    }

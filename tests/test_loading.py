@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import minari
+import numpy as np
+import pytest
+
+from latent_skills.data import DatasetNotFoundError, EpisodeArrays, dataset_summary, load_dataset
+from latent_skills.data.loading import reference_scores
+
+
+def test_load_by_id_and_by_object(box_dataset):
+    by_id = load_dataset("test/box/mixed-v0")
+    assert by_id.total_steps == box_dataset.total_steps
+    assert load_dataset(box_dataset) is box_dataset
+
+
+def test_unknown_id_names_every_fix(minari_root):
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset("nobody/nothing/none-v0")
+    message = str(err.value)
+    for fix in ("minari download nobody/nothing/none-v0", "MINARI_DATASETS_PATH", "latent-skills collect"):
+        assert fix in message
+    assert str(minari_root) in message
+
+
+def test_failed_download_gets_the_same_guidance(minari_root, monkeypatch):
+    def offline(dataset_id, force_download=False):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(minari, "download_dataset", offline)
+    with pytest.raises(DatasetNotFoundError, match="could not be downloaded .*no network"):
+        load_dataset("D4RL/kitchen/mixed-v2", download=True)
+
+
+def test_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="Minari id or MinariDataset"):
+        load_dataset(42)
+
+
+def test_episode_arrays_concatenate_in_order(box_dataset):
+    ep = EpisodeArrays.from_minari(box_dataset)
+    assert ep.n_episodes == box_dataset.total_episodes and ep.n_steps == box_dataset.total_steps
+    assert ep.observations.shape == (ep.n_steps + ep.n_episodes, 3)
+    for e, episode in enumerate(box_dataset.iterate_episodes()):
+        obs = ep.observations[ep.obs_offsets[e] : ep.obs_offsets[e] + ep.lengths[e] + 1]
+        np.testing.assert_array_equal(obs, episode.observations.astype(np.float32))
+        steps = slice(ep.step_offsets[e], ep.step_offsets[e] + ep.lengths[e])
+        np.testing.assert_array_equal(ep.rewards[steps], episode.rewards)
+        np.testing.assert_array_equal(ep.truncations[steps], episode.truncations)
+
+
+def test_non_finite_data_is_refused_with_its_place(minari_root):
+    from conftest import BOX_ACT, BOX_OBS, random_box_buffers, write_dataset
+
+    buffers = random_box_buffers(np.random.default_rng(0), [4, 6], [False, True])
+    buffers[1].rewards[2] = np.nan
+    dataset = write_dataset("test/box/nan-v0", buffers, observation_space=BOX_OBS, action_space=BOX_ACT)
+    with pytest.raises(ValueError, match="Non-finite rewards in episode 1 at step 2"):
+        EpisodeArrays.from_minari(dataset)
+
+
+def test_summary_without_reference_scores(box_dataset):
+    summary = dataset_summary(box_dataset)
+    assert summary["episodes"] == 7 and summary["steps"] == box_dataset.total_steps
+    assert summary["flat_state_dim"] == 3
+    assert reference_scores(box_dataset) is None and summary["ref_min_score"] is None
