@@ -46,16 +46,19 @@ def collect_pointmaze_command(
     """A PointMaze dataset made the way D4RL's were: a noisy waypoint expert, cut at every success."""
     from .data.makers import collect_pointmaze
 
-    dataset = collect_pointmaze(
-        maze=maze,
-        steps=steps,
-        seed=seed,
-        dataset_id=dataset_id,
-        action_noise=action_noise,
-        ref_episodes=ref_episodes,
-        overwrite=overwrite,
-        progress=True,
-    )
+    try:
+        dataset = collect_pointmaze(
+            maze=maze,
+            steps=steps,
+            seed=seed,
+            dataset_id=dataset_id,
+            action_noise=action_noise,
+            ref_episodes=ref_episodes,
+            overwrite=overwrite,
+            progress=True,
+        )
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from exc
     _print_summary(dataset)
 
 

@@ -117,3 +117,13 @@ def test_bad_arguments(box_dataset):
         SkillWindows.from_minari(box_dataset, horizon=0, gamma=0.9)
     with pytest.raises(ValueError, match="gamma"):
         SkillWindows.from_minari(box_dataset, horizon=3, gamma=1.5)
+
+
+def test_windows_match_naive_on_a_d4rl_procedure_dataset(minari_root):
+    from latent_skills.data.makers import collect_pointmaze
+
+    dataset = collect_pointmaze("umaze", steps=2500, seed=4, ref_episodes=2, progress=False)
+    windows = assert_matches_naive(dataset, horizon=30, gamma=0.995)
+    # every success (reward 1, the last step of a cut episode) is inside some window's return
+    assert windows.rewards.sum() > 0
+    assert (windows.lengths < 30).sum() >= dataset.total_episodes - 1

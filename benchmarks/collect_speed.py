@@ -1,0 +1,99 @@
+"""Time ``collect_pointmaze("umaze", steps=20000, seed=0)`` end to end, reference scores included.
+
+Run from the repository root::
+
+    python benchmarks/collect_speed.py [--steps 20000] [--maze umaze] [--ref-episodes 50]
+
+Writes ``benchmarks/results/collect_speed.json``. The dataset goes to a temporary
+``MINARI_DATASETS_PATH`` that is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "collect_speed.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--maze", default="umaze")
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ref-episodes", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # Set before minari resolves its dataset root, so nothing lands in ~/.minari.
+        os.environ["MINARI_DATASETS_PATH"] = tmp
+        t_import = time.perf_counter()
+        from latent_skills.data.makers import collect_pointmaze, reference_scores
+
+        import_s = time.perf_counter() - t_import
+        t0 = time.perf_counter()
+        ds = collect_pointmaze(
+            args.maze,
+            steps=args.steps,
+            seed=args.seed,
+            ref_episodes=args.ref_episodes,
+            progress=False,
+        )
+        wall = time.perf_counter() - t0
+        meta = ds.storage.metadata
+        lengths = [len(ep.rewards) for ep in ds.iterate_episodes()]
+        # The reference-score part alone (run again, same seed, so same numbers).
+        t1 = time.perf_counter()
+        reference_scores(args.maze, args.ref_episodes, args.seed)
+        ref_s = time.perf_counter() - t1
+
+    result = {
+        "benchmark": "collect_pointmaze",
+        "maze": args.maze,
+        "steps": args.steps,
+        "seed": args.seed,
+        "ref_episodes": args.ref_episodes,
+        "wall_time_s": round(wall, 3),
+        "steps_per_s_including_ref_and_save": round(args.steps / wall, 1),
+        "reference_scores_s": round(ref_s, 3),
+        "import_time_s": round(import_s, 3),
+        "episodes": len(lengths),
+        "mean_episode_length": round(sum(lengths) / len(lengths), 2),
+        "ref_min_score": meta["ref_min_score"],
+        "ref_max_score": meta["ref_max_score"],
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "versions": {
+                pkg: version(pkg)
+                for pkg in (
+                    "latent-skills",
+                    "numpy",
+                    "gymnasium",
+                    "gymnasium-robotics",
+                    "mujoco",
+                    "minari",
+                )
+            },
+        },
+        "command": " ".join(["python", *map(shlex.quote, sys.argv)]),
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
