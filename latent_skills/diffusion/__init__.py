@@ -1,0 +1,24 @@
+"""The latent diffusion prior: schedule, z0 + min-SNR loss, samplers and classifier-free guidance.
+
+The denoiser network lives in :mod:`latent_skills.nn.denoiser` (``LatentDenoiser``).
+"""
+
+from latent_skills.diffusion.loss import diffusion_loss
+from latent_skills.diffusion.sampling import (
+    SOLVERS,
+    Denoiser,
+    guided_prediction,
+    sample,
+    timestep_subsequence,
+)
+from latent_skills.diffusion.schedule import DiffusionSchedule
+
+__all__ = [
+    "SOLVERS",
+    "Denoiser",
+    "DiffusionSchedule",
+    "diffusion_loss",
+    "guided_prediction",
+    "sample",
+    "timestep_subsequence",
+]
