@@ -77,6 +77,155 @@ def info(dataset: str, download: bool, as_json: bool) -> None:
     _print_summary(loaded, as_json)
 
 
+EMBEDDED_DATASET = "latent-skills/pointmaze/umaze-v0"
+
+
+def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint="--set")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+def _agent_class(name: str):
+    from .agents import LatentSkillAgent
+
+    classes = {cls.__name__.lower(): cls for cls in LatentSkillAgent._registry.values()}
+    return classes[name.lower()]
+
+
+@main.command()
+@click.argument("dataset", default=EMBEDDED_DATASET)
+@click.option(
+    "--agent",
+    "agent_name",
+    type=click.Choice(["LDCQ"], case_sensitive=False),
+    default="LDCQ",
+    show_default=True,
+)
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="runs/ldcq-umaze",
+    show_default=True,
+    help="Checkpoint folder.",
+)
+@click.option(
+    "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable)."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--download", is_flag=True, help="Download DATASET with Minari if it is not local.")
+@click.option(
+    "--eval-episodes", type=click.IntRange(min=0), default=20, show_default=True, help="0 skips evaluation."
+)
+@click.option("--eval-envs", type=click.IntRange(min=1), default=10, show_default=True)
+def train(
+    dataset: str,
+    agent_name: str,
+    preset: str,
+    out_dir: str,
+    settings: tuple[str, ...],
+    seed: int,
+    device: str,
+    download: bool,
+    eval_episodes: int,
+    eval_envs: int,
+) -> None:
+    """Train an agent on DATASET (a Minari id; default: the embedded PointMaze UMaze dataset, made
+    locally if missing), save it to --out, then evaluate it."""
+    from pathlib import Path
+
+    from stable_baselines3.common.logger import configure
+
+    from .config import ConfigError
+    from .data import DatasetNotFoundError
+    from .data.loading import is_local
+
+    if dataset == EMBEDDED_DATASET and not is_local(dataset):
+        from .data.makers import collect_pointmaze
+
+        click.echo(f"{dataset} is not local: making it (100k steps, no network needed).")
+        collect_pointmaze("umaze", steps=100_000, seed=0, progress=True)
+    cls = _agent_class(agent_name)
+    try:
+        agent = cls.from_dataset(
+            dataset, seed=seed, device=device, download=download, preset=preset, **_parse_settings(settings)
+        )
+    except (ConfigError, DatasetNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    out = Path(out_dir)
+    agent.set_logger(configure(str(out / "logs"), ["csv"]))
+    click.echo(
+        f"{cls.__name__} on {dataset} ({len(agent.data.windows)} windows, H={agent.config.horizon}), preset {preset!r}"
+    )
+    agent.learn(progress_bar=True, save_path=out)
+    click.echo(f"saved {out}")
+    if eval_episodes:
+        _report(
+            agent.evaluate(n_episodes=eval_episodes, n_envs=eval_envs, seed=seed, progress_bar=True),
+            out / "eval.json",
+        )
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False))
+@click.option("--episodes", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--envs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--stochastic", is_flag=True, help="Sample decoder actions instead of taking their means.")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override an acting field (e.g. sampler_steps=20, exec_horizon=5).",
+)
+def evaluate(
+    checkpoint: str,
+    episodes: int,
+    envs: int,
+    seed: int,
+    device: str,
+    stochastic: bool,
+    settings: tuple[str, ...],
+) -> None:
+    """Evaluate a saved agent on its dataset's evaluation env: mean return, normalised score, success rate."""
+    from .agents import load_agent
+    from .config import ConfigError
+    from .hub import CheckpointError
+
+    try:
+        agent = load_agent(checkpoint, device=device)
+        if settings:
+            agent.set_acting(**_parse_settings(settings))
+    except (CheckpointError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _report(
+        agent.evaluate(
+            n_episodes=episodes, n_envs=envs, seed=seed, deterministic=not stochastic, progress_bar=True
+        )
+    )
+
+
+def _report(result: dict, path=None) -> None:
+    score = result["normalized_score"]
+    success = result["success_rate"]
+    click.echo(
+        f"mean return      {result['mean_return']:.2f} ± {result['std_return']:.2f} over {result['n_episodes']} episodes"
+    )
+    click.echo(f"normalized score {'n/a' if score is None else f'{score:.1f}'}")
+    click.echo(f"success rate     {'n/a' if success is None else f'{success:.2f}'}")
+    if path is not None:
+        path.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def _print_summary(dataset, as_json: bool = False) -> None:
     from .data import dataset_summary
 

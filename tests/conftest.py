@@ -10,12 +10,22 @@ import gymnasium_robotics
 import minari
 import numpy as np
 import pytest
+import torch
 from minari.data_collector import EpisodeBuffer
 
 gym.register_envs(gymnasium_robotics)
 
 BOX_OBS = gym.spaces.Box(-np.inf, np.inf, (3,), np.float64)
 BOX_ACT = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tiny models run fastest on one thread, and two threads stall when anything else runs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -1,0 +1,210 @@
+"""Typed agent configs, presets, and their JSON form.
+
+A config is flat (every field has a unique name) so that ``Agent.from_dataset(..., name=value)`` and
+``latent-skills train --set name=value`` reach every field the same way. Unknown names are an error
+that suggests the nearest known name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+SOLVERS = ("ddpm", "ddim", "dpm-solver++")
+# Fields that change how a trained agent acts, not what it learned: safe to change after training.
+ACTING_FIELDS = ("guidance", "sampler", "sampler_steps", "ddpm_extra_steps", "act_candidates", "exec_horizon")
+CANDIDATE_SOURCES = ("bank", "online")
+
+
+class ConfigError(ValueError):
+    """A config field that does not exist, has the wrong type, or an invalid value."""
+
+
+@dataclass
+class AgentConfig:
+    """Fields every latent-skill agent shares: skills (stage 1) and the diffusion prior (stage 2)."""
+
+    # --- data ---
+    horizon: int = 30  # H: steps per skill window (paper: mazes 30, kitchen 20, locomotion 10)
+    gamma: float = 0.995
+    # --- stage 1: skill β-VAE ---
+    latent_dim: int = 16
+    vae_hidden: int = 256
+    vae_gru_layers: int = 2
+    vae_beta: float = 0.05
+    skills_lr: float = 5e-5
+    skills_batch_size: int = 128
+    skills_steps: int = 100_000
+    # --- stage 2: latent diffusion prior p(z | s0) ---
+    diffusion_timesteps: int = 200  # T (paper §5.4; its appendix table says 500)
+    denoiser_widths: tuple[int, ...] = (128, 32, 16, 8, 16, 32, 128)
+    prior_lr: float = 1e-4
+    prior_batch_size: int = 32
+    prior_steps: int = 300_000
+    prior_cond_drop: float = 0.1
+    prior_snr_clip: float = 5.0
+    # --- sampling latents (acting, the candidate bank, on-the-fly targets) ---
+    guidance: float = 1.0  # classifier-free guidance weight w: 0 unconditional, 1 conditional
+    sampler: str = "dpm-solver++"
+    sampler_steps: int = 10
+    ddpm_extra_steps: int = 10  # "Diffusion-X" steps at t = 0 when sampler == "ddpm"
+    # --- acting ---
+    act_candidates: int = 500
+    exec_horizon: int | None = None  # replan every exec_horizon low-level steps (≤ H; None: H)
+    # --- run ---
+    seed: int = 0
+    grad_clip: float = 10.0
+
+    STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior")
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}}
+
+    @property
+    def replan_every(self) -> int:
+        return self.horizon if self.exec_horizon is None else self.exec_horizon
+
+    def stage_steps(self) -> dict[str, int]:
+        return {stage: int(getattr(self, f"{stage}_steps")) for stage in self.STAGES}
+
+    def validate(self) -> None:
+        positive = [f.name for f in fields(self) if f.name.endswith(("_steps", "_batch_size", "_lr"))]
+        positive += ["horizon", "latent_dim", "vae_hidden", "vae_gru_layers", "diffusion_timesteps"]
+        positive += ["act_candidates", "sampler_steps"]
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ConfigError(f"gamma must be in (0, 1], got {self.gamma}")
+        if not 0.0 <= self.prior_cond_drop < 1.0:
+            raise ConfigError(f"prior_cond_drop must be in [0, 1), got {self.prior_cond_drop}")
+        if self.sampler not in SOLVERS:
+            raise ConfigError(f"sampler must be one of {SOLVERS}, got {self.sampler!r}")
+        if self.sampler_steps > self.diffusion_timesteps:
+            raise ConfigError(
+                f"sampler_steps ({self.sampler_steps}) exceeds diffusion_timesteps ({self.diffusion_timesteps})"
+            )
+        if self.exec_horizon is not None and not 0 < self.exec_horizon <= self.horizon:
+            raise ConfigError(
+                f"exec_horizon ({self.exec_horizon}) must be in [1, horizon ({self.horizon}): a skill is "
+                "decoded for at most H steps"
+            )
+
+    # --- construction and JSON ---
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_preset(cls, preset: str = "paper", **overrides: Any) -> AgentConfig:
+        if preset not in cls.PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; {cls.__name__} has {sorted(cls.PRESETS)}")
+        return cls.from_dict({**cls.PRESETS[preset], **overrides})
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AgentConfig:
+        known = {f.name: f for f in fields(cls)}
+        for name in values:
+            if name not in known:
+                hint = difflib.get_close_matches(name, known, n=1)
+                suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+                raise ConfigError(
+                    f"{cls.__name__} has no field {name!r}.{suggestion} Fields: {', '.join(known)}"
+                )
+        hints = typing.get_type_hints(cls)
+        config = cls(**{name: _coerce(name, value, hints[name]) for name, value in values.items()})
+        config.validate()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    def replace(self, **changes: Any) -> AgentConfig:
+        return type(self).from_dict({**self.to_dict(), **changes})
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against the field's type; accept strings from the command line."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if type(None) in args:  # X | None
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            return None
+        return _coerce(name, value, next(a for a in args if a is not type(None)))
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} must be a list of ints, got {value!r}")
+        return tuple(_coerce(name, v, int) for v in value)
+    if hint is bool:
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be an int, got {value!r}")
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            as_float = None
+        if as_float is not None and as_float.is_integer():
+            return int(as_float)
+    elif hint is float:
+        if not isinstance(value, bool):
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                pass
+    elif hint is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{name} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+@dataclass
+class LDCQConfig(AgentConfig):
+    """LDCQ adds stage 3: diffusion-constrained clipped double Q-learning over (s, z)."""
+
+    q_lr: float = 5e-4
+    q_batch_size: int = 128
+    q_steps: int = 300_000
+    q_polyak: float = 0.995  # target ← polyak · target + (1 − polyak) · online
+    q_widths: tuple[int, ...] = (256, 256, 256, 32)
+    q_candidates: int = 500  # n prior samples per next state in the target's max
+    candidate_source: str = "bank"  # "bank": sampled once after stage 2; "online": per batch
+    bank_ram_gb: float = 4.0  # past this the bank is a memory-mapped file
+    per_alpha: float = 0.7
+    per_beta_start: float = 0.3
+    per_beta_growth: float = 0.03  # added every per_beta_every steps, up to 1
+    per_beta_every: int = 3000
+
+    STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior", "q")
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("q_lr", "q_batch_size", "q_candidates", "per_beta_every"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0.0 <= self.q_polyak < 1.0:
+            raise ConfigError(f"q_polyak must be in [0, 1), got {self.q_polyak}")
+        if self.candidate_source not in CANDIDATE_SOURCES:
+            raise ConfigError(
+                f"candidate_source must be one of {CANDIDATE_SOURCES}, got {self.candidate_source!r}"
+            )
+
+
+# "quick": a 2-core CPU trains a 100k-step PointMaze UMaze dataset end to end in ≤ 10 minutes.
+QUICK: dict[str, Any] = {}
+
+LDCQConfig.PRESETS = {"paper": {}, "quick": QUICK}
+AgentConfig.PRESETS = {
+    "paper": {},
+    "quick": {k: v for k, v in QUICK.items() if k in AgentConfig.field_names()},
+}
+
+__all__ = ["ACTING_FIELDS", "CANDIDATE_SOURCES", "SOLVERS", "AgentConfig", "ConfigError", "LDCQConfig"]
