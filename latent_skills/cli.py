@@ -174,7 +174,7 @@ def train(
 
 
 @main.command()
-@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False))
+@click.argument("checkpoint")
 @click.option("--episodes", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--envs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -187,6 +187,10 @@ def train(
     metavar="KEY=VALUE",
     help="Override an acting field (e.g. sampler_steps=20, exec_horizon=5).",
 )
+@click.option("--revision", default=None, help="Hub only: branch, tag or commit [default: main].")
+@click.option(
+    "--token", default=None, help="Hub only: access token for a private repo [default: logged-in token]."
+)
 def evaluate(
     checkpoint: str,
     episodes: int,
@@ -195,14 +199,19 @@ def evaluate(
     device: str,
     stochastic: bool,
     settings: tuple[str, ...],
+    revision: str | None,
+    token: str | None,
 ) -> None:
-    """Evaluate a saved agent on its dataset's evaluation env: mean return, normalised score, success rate."""
-    from .agents import load_agent
+    """Evaluate a saved agent on its dataset's evaluation env: mean return, normalised score, success rate.
+
+    CHECKPOINT is a checkpoint folder or a Hugging Face Hub repo id (owner/name), downloaded into the
+    Hub cache (offline once cached, or with HF_HUB_OFFLINE=1)."""
+    from .agents import LatentSkillAgent
     from .config import ConfigError
-    from .hub import CheckpointError
+    from .hub import CheckpointError, from_pretrained
 
     try:
-        agent = load_agent(checkpoint, device=device)
+        agent = from_pretrained(LatentSkillAgent, checkpoint, revision=revision, device=device, token=token)
         if settings:
             agent.set_acting(**_parse_settings(settings))
     except (CheckpointError, ConfigError) as exc:
@@ -212,6 +221,64 @@ def evaluate(
             n_episodes=episodes, n_envs=envs, seed=seed, deterministic=not stochastic, progress_bar=True
         )
     )
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False))
+@click.argument("repo_id")
+@click.option(
+    "--eval-episodes",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Evaluate first and publish the results (eval_results.json, the card's metrics); 0 skips.",
+)
+@click.option("--eval-envs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility)."
+)
+@click.option("--token", default=None, help="Hub access token with write access [default: logged-in token].")
+@click.option("--message", "commit_message", default=None, help="Commit message.")
+@click.option("--device", default="auto", show_default=True, help="Device for the evaluation.")
+def push(
+    checkpoint: str,
+    repo_id: str,
+    eval_episodes: int,
+    eval_envs: int,
+    private: bool,
+    token: str | None,
+    commit_message: str | None,
+    device: str,
+) -> None:
+    """Publish CHECKPOINT (a folder from `train` or `agent.save`) to the Hugging Face Hub repo REPO_ID
+    (owner/name, created if needed) in one commit: config.json, model.safetensors, a model card, and
+    with --eval-episodes the evaluation results; CHECKPOINT/logs/progress.csv becomes a learning curve."""
+    from pathlib import Path
+
+    from huggingface_hub.utils import HfHubHTTPError
+
+    from .agents import load_agent
+    from .hub import CheckpointError, push_to_hub
+
+    try:
+        agent = load_agent(checkpoint, device=device)
+    except CheckpointError as exc:
+        raise click.ClickException(str(exc)) from exc
+    progress = Path(checkpoint) / "logs" / "progress.csv"
+    try:
+        url = push_to_hub(
+            agent,
+            repo_id,
+            token=token,
+            private=private or None,
+            commit_message=commit_message,
+            eval_episodes=eval_episodes or None,
+            eval_envs=eval_envs,
+            progress_csv=progress if progress.is_file() else None,
+        )
+    except (HfHubHTTPError, ValueError) as exc:  # ValueError: a malformed repo id
+        raise click.ClickException(f"push to {repo_id} failed: {exc}") from exc
+    click.echo(f"pushed {checkpoint} to {url}")
 
 
 def _report(result: dict, path=None) -> None:

@@ -6,6 +6,6 @@ from .ldcq import LDCQ
 __all__ = ["LDCQ", "LatentSkillAgent", "TrainingDivergedError", "load_agent"]
 
 
-def load_agent(path: str, device: str = "auto") -> LatentSkillAgent:
-    """Load any latent-skills checkpoint folder as the agent class it was saved from."""
-    return LatentSkillAgent.load(path, device=device)
+def load_agent(path_or_repo_id: str, device: str = "auto", **hub_kwargs) -> LatentSkillAgent:
+    """Load any latent-skills checkpoint (a folder or a Hub repo id) as the class it was saved from."""
+    return LatentSkillAgent.from_pretrained(path_or_repo_id, device=device, **hub_kwargs)

@@ -148,6 +148,13 @@ class LatentSkillAgent:
             overrides["horizon"] = horizon
         elif "horizon" not in config:
             overrides["horizon"] = default_horizon(dataset.spec.dataset_id)
+        preset_exec = cls.config_class.PRESETS.get(preset, {}).get("exec_horizon")
+        if (
+            "exec_horizon" not in config
+            and preset_exec is not None
+            and preset_exec > int(overrides["horizon"])
+        ):
+            overrides["exec_horizon"] = None  # the preset's replanning interval exceeds this task's H
         settings = cls.config_class.from_preset(preset, **overrides)
         agent = cls(settings, spec, device)
         agent._data = TrainingData(
@@ -558,7 +565,21 @@ class LatentSkillAgent:
         )
         return result
 
-    # ------------------------------------------------------------------ checkpoints
+    # ------------------------------------------------------------------ checkpoints and the Hub
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload this agent (weights, config, model card, optional evaluation) to the Hugging Face
+        Hub in one commit; see :func:`latent_skills.hub.push_to_hub`."""
+        from latent_skills.hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, repo_id_or_path: str | Path, **kwargs: Any) -> LatentSkillAgent:
+        """Load from a Hub repo id (cached, works offline once downloaded) or a local folder."""
+        from latent_skills.hub import from_pretrained
+
+        return from_pretrained(cls, str(repo_id_or_path), **kwargs)
+
     def save(self, path: str | Path) -> Path:
         """Write ``config.json`` + ``model.safetensors`` into folder ``path``."""
         tensors = {

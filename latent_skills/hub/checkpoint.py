@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,15 @@ from safetensors.torch import load_file, save_file
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+
+Migration = Callable[
+    [dict[str, Any], dict[str, torch.Tensor]], tuple[dict[str, Any], dict[str, torch.Tensor]]
+]
+# Version policy: FORMAT_VERSION goes up whenever config.json or model.safetensors change in a way
+# older code cannot read, and that change registers MIGRATIONS[old] = a function turning a format
+# `old` checkpoint (meta, tensors) into format `old + 1`. read_checkpoint chains them, so checkpoints
+# already shared (on the Hub or on disk) keep loading. Format 1 is the first: nothing to migrate yet.
+MIGRATIONS: dict[int, Migration] = {}
 
 
 class CheckpointError(ValueError):
@@ -72,6 +82,24 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights_path} cannot be read ({exc}); the checkpoint is damaged.") from exc
+    return _migrate(folder, meta, tensors)
+
+
+def _migrate(
+    folder: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Bring an older-format checkpoint up to FORMAT_VERSION, one registered step at a time."""
+    version = meta["format_version"]
+    while version < FORMAT_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise CheckpointError(
+                f"{folder} has checkpoint format {version}, which this latent-skills cannot read: it "
+                f"reads format {FORMAT_VERSION} and migrates from {sorted(MIGRATIONS) or 'no older format'}."
+            )
+        meta, tensors = step(dict(meta), dict(tensors))
+        version += 1
+        meta["format_version"] = version
     return meta, tensors
 
 

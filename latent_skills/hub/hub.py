@@ -1,0 +1,244 @@
+"""Share agents on the Hugging Face Hub: ``push_to_hub`` uploads a checkpoint with its model card in
+one commit; ``from_pretrained`` loads a local folder or a Hub repo (through the Hub's cache, so it
+works offline once downloaded).
+
+A pushed repo holds ``config.json`` and ``model.safetensors`` (exactly what ``agent.save`` writes),
+``README.md`` (the model card), and optionally ``eval_results.json`` and ``learning_curve.png``.
+Nothing is pickled; ``from_pretrained`` downloads only JSON, safetensors and markdown files.
+
+huggingface_hub is imported inside the functions: ``import latent_skills`` does not pay for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .card import LIBRARY_NAME, model_card
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError
+
+if TYPE_CHECKING:
+    from latent_skills.agents import LatentSkillAgent
+
+CARD_NAME = "README.md"
+EVAL_RESULTS_NAME = "eval_results.json"
+LEARNING_CURVE_NAME = "learning_curve.png"
+# Files a push may leave out; an older push's copy is deleted so the repo never shows stale results.
+OPTIONAL_FILES = (EVAL_RESULTS_NAME, LEARNING_CURVE_NAME)
+# What from_pretrained downloads: never anything that could be a pickle.
+ALLOW_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME, "*.md", "*.json"]
+
+
+def push_to_hub(
+    agent: LatentSkillAgent,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool | None = None,
+    commit_message: str | None = None,
+    eval_episodes: int | None = None,
+    eval_envs: int = 10,
+    endpoint: str | None = None,
+    progress_csv: str | os.PathLike | None = None,
+) -> str:
+    """Upload ``agent`` to the Hub repo ``repo_id`` (created if needed) in one commit; return its URL.
+
+    The commit holds ``config.json`` + ``model.safetensors`` (as ``agent.save`` writes them) and a
+    ``README.md`` model card. With ``eval_episodes`` the agent is first evaluated on its dataset's
+    evaluation env (``agent.evaluate(n_episodes=eval_episodes, n_envs=eval_envs)``): the results go
+    into ``eval_results.json`` and the card's model-index. ``progress_csv`` (default: the CSV file of
+    the agent's SB3 logger, when it has one) becomes ``learning_curve.png`` where matplotlib is
+    installed. ``token`` defaults to the logged-in token; ``endpoint`` to ``HF_ENDPOINT``.
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+
+    results = None
+    if eval_episodes:
+        results = agent.evaluate(n_episodes=eval_episodes, n_envs=max(1, min(eval_envs, eval_episodes)))
+        results.update(dataset_id=agent.spec.dataset_id, env_id=agent.spec.env_id)
+    with tempfile.TemporaryDirectory(prefix="latent-skills-push-") as tmp:
+        folder = Path(agent.save(tmp))
+        library_version = json.loads((folder / CONFIG_NAME).read_text()).get("library_version")
+        files = [CONFIG_NAME, WEIGHTS_NAME]
+        if results is not None:
+            (folder / EVAL_RESULTS_NAME).write_text(json.dumps(results, indent=2) + "\n")
+            files.append(EVAL_RESULTS_NAME)
+        csv_path = progress_csv if progress_csv is not None else _logger_csv(agent)
+        if csv_path is not None and write_learning_curve(csv_path, folder / LEARNING_CURVE_NAME):
+            files.append(LEARNING_CURVE_NAME)
+
+        api = HfApi(
+            endpoint=endpoint, token=token, library_name=LIBRARY_NAME, library_version=library_version
+        )
+        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+        target = repo_url.repo_id or repo_id  # "name" alone becomes "user/name" on the Hub
+        card = model_card(
+            agent,
+            target,
+            results,
+            learning_curve=LEARNING_CURVE_NAME if LEARNING_CURVE_NAME in files else None,
+            library_version=library_version,
+        )
+        card.save(folder / CARD_NAME)
+        files.append(CARD_NAME)
+
+        remote = set(api.list_repo_files(target))
+        operations: list[Any] = [
+            CommitOperationAdd(path_in_repo=n, path_or_fileobj=str(folder / n)) for n in files
+        ]
+        operations += [
+            CommitOperationDelete(path_in_repo=n) for n in OPTIONAL_FILES if n in remote and n not in files
+        ]
+        info = api.create_commit(
+            target, operations, commit_message=commit_message or _message(agent, results)
+        )
+    return info.commit_url
+
+
+def from_pretrained(
+    cls: type[LatentSkillAgent],
+    repo_id_or_path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    device: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> LatentSkillAgent:
+    """Load an agent from a checkpoint folder or a Hub repo id (``owner/name``) as class ``cls``
+    (``LatentSkillAgent`` picks the class from the checkpoint).
+
+    A repo is downloaded into the Hugging Face cache (``cache_dir``, default ``HF_HUB_CACHE``) at
+    ``revision`` (branch, tag or commit; default ``main``): only ``config.json``,
+    ``model.safetensors`` and the JSON/markdown files. Once cached it loads without network, with
+    ``local_files_only=True`` or ``HF_HUB_OFFLINE=1``. Loading is strict (``cls.load``).
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import (
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+        validate_repo_id,
+    )
+
+    path = Path(repo_id_or_path).expanduser()
+    if path.is_dir():
+        return cls.load(path, device)
+    name = str(repo_id_or_path)
+    if path.exists():
+        raise CheckpointError(f"{name} is a file: pass the checkpoint folder holding {CONFIG_NAME}.")
+    try:
+        validate_repo_id(name)
+    except HFValidationError as exc:
+        raise CheckpointError(
+            f"{name!r} is neither a checkpoint folder nor a Hub repo id ('owner/name'): {exc}"
+        ) from exc
+    at = f" at revision {revision!r}" if revision else ""
+    where = f"Hub repo {name!r}{at}"
+    try:
+        folder = snapshot_download(
+            name,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+            allow_patterns=ALLOW_PATTERNS,
+            library_name=LIBRARY_NAME,
+        )
+    except RevisionNotFoundError as exc:
+        raise CheckpointError(f"{where}: no such revision (a branch, tag or commit of the repo).") from exc
+    except RepositoryNotFoundError as exc:
+        raise CheckpointError(
+            f"{name!r} is not a local folder, and the Hub has no model repo {name!r} you can read "
+            "(a private repo needs token=... or `hf auth login`)."
+        ) from exc
+    except LocalEntryNotFoundError as exc:
+        raise CheckpointError(
+            f"{name!r} is not a local folder, and as a Hub repo{at} it is not in the Hugging Face "
+            "cache while the Hub cannot be reached (offline, HF_HUB_OFFLINE=1 or "
+            "local_files_only=True). Connect once to download it (then it loads offline), or pass "
+            "a local checkpoint folder."
+        ) from exc
+    _check_class(cls, Path(folder), name)
+    try:
+        return cls.load(folder, device)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: {exc}") from exc
+
+
+def _check_class(cls: type[LatentSkillAgent], folder: Path, repo_id: str) -> None:
+    """A Hub-flavoured version of ``load``'s wrong-class error: name the class and the call to use."""
+    try:
+        kind = json.loads((folder / CONFIG_NAME).read_text()).get("agent_type")
+    except (OSError, ValueError, AttributeError):
+        return  # load() reports a missing or damaged config.json
+    from latent_skills.agents import LatentSkillAgent
+
+    registry = LatentSkillAgent._registry
+    if cls is not LatentSkillAgent and kind in registry and registry[kind] is not cls:
+        raise CheckpointError(
+            f"Hub repo {repo_id!r} holds a {kind} agent, not a {cls.__name__}: load it with "
+            f"{kind}.from_pretrained({repo_id!r}) or latent_skills.load_agent(...)."
+        )
+
+
+def _message(agent: LatentSkillAgent, results: dict[str, Any] | None) -> str:
+    message = f"Upload {type(agent).__name__} trained on {agent.spec.dataset_id or 'an offline dataset'}"
+    if results is not None:
+        message += f" (mean return {results['mean_return']:.2f} over {results['n_episodes']} episodes)"
+    return message
+
+
+def _logger_csv(agent: LatentSkillAgent) -> Path | None:
+    """The progress.csv the agent's SB3 logger writes, if it writes one."""
+    for fmt in getattr(getattr(agent, "logger", None), "output_formats", []):
+        name = getattr(getattr(fmt, "file", None), "name", None)
+        if isinstance(name, str) and name.endswith(".csv") and Path(name).is_file():
+            return Path(name)
+    return None
+
+
+def write_learning_curve(csv_path: str | os.PathLike, png_path: str | os.PathLike) -> bool:
+    """Plot each stage's ``STAGE/loss`` column of an SB3 ``progress.csv`` into ``png_path``.
+
+    Returns False (and writes nothing) when matplotlib is not installed (it is not a dependency) or
+    the file has no loss columns.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        return False
+    try:
+        with open(csv_path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return False
+    series: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key and key.endswith("/loss") and value not in (None, ""):
+                try:
+                    series.setdefault(key.split("/")[0], []).append(float(value))
+                except ValueError:
+                    continue
+    if not series:
+        return False
+    # Figure + Agg canvas directly: no pyplot, so the user's matplotlib backend and state are untouched.
+    fig = Figure(figsize=(4 * len(series), 3), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    for i, (stage, values) in enumerate(series.items()):
+        ax = fig.add_subplot(1, len(series), i + 1)
+        ax.plot(range(1, len(values) + 1), values)
+        ax.set_title(f"stage {stage}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("logged point (every log_interval steps)")
+        ax.set_ylabel("loss")
+    fig.savefig(png_path)
+    return True

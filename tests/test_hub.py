@@ -1,0 +1,263 @@
+"""push_to_hub / from_pretrained / the model card / `latent-skills push`, against a loopback Hub
+(tests/hub_server.py): no network. One tiny LDCQ is trained per module."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+from agent_helpers import TINY
+from click.testing import CliRunner
+from hub_server import FakeHub
+from huggingface_hub import ModelCard, constants
+from huggingface_hub.utils import HfHubHTTPError
+from stable_baselines3.common.logger import configure
+
+from latent_skills import LDCQ, LatentSkillAgent, load_agent
+from latent_skills.cli import main
+from latent_skills.data.makers import collect_pointmaze
+from latent_skills.hub import (
+    MIGRATIONS,
+    CheckpointError,
+    from_pretrained,
+    model_card,
+    push_to_hub,
+    write_learning_curve,
+)
+
+TOKEN = "hf_test_token"
+ALLOWED_SUFFIXES = {".json", ".safetensors", ".md", ".png"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny LDCQ trained with a CSV logger (for the learning curve), its dataset in a temp store."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("minari")))
+        dataset = collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2, progress=False)
+        agent = LDCQ.from_dataset(dataset, **TINY)
+        agent.set_logger(configure(str(tmp_path_factory.mktemp("logs")), ["csv"]))
+        agent.learn(log_interval=10)
+    yield agent
+    agent.logger.close()
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """A fresh loopback Hub that wants TOKEN for writes; huggingface_hub pointed at it, with an empty
+    cache and no token of the machine's own. ENDPOINT is read at import, so the constants are patched."""
+    server = FakeHub(require_token=TOKEN).start()
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setattr(constants, "ENDPOINT", server.endpoint)
+    monkeypatch.setattr(
+        constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    )
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", True)
+    monkeypatch.setattr(
+        constants, "AGENT_HARNESSES_PATH", str(tmp_path / "hf-home" / "harnesses"), raising=False
+    )
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    yield server
+    server.stop()
+
+
+def observations(agent, n: int = 4) -> dict[str, np.ndarray]:
+    env = agent.spec.make_env()
+    obs = [env.reset(seed=s)[0] for s in range(n)]
+    env.close()
+    return {k: np.stack([o[k] for o in obs]) for k in obs[0]}
+
+
+def assert_same_agent(a, b) -> None:
+    for prefix, module in a.modules().items():
+        theirs = b.modules()[prefix].state_dict()
+        for name, tensor in module.state_dict().items():
+            assert torch.equal(tensor, theirs[name]), f"{prefix}.{name}"
+    obs = observations(a)
+    np.testing.assert_array_equal(
+        a.predict(obs, deterministic=True)[0], b.predict(obs, deterministic=True)[0]
+    )
+
+
+def test_push_is_one_commit_of_safe_files_with_a_card(trained, hub):
+    url = push_to_hub(trained, "me/ldcq-umaze", token=TOKEN, eval_episodes=2, eval_envs=2)
+    repo = hub.repos["me/ldcq-umaze"]
+    assert len(repo.commits) == 1 and url == f"{hub.endpoint}/me/ldcq-umaze/commit/{repo.main}"
+    assert not repo.private
+    files = hub.files("me/ldcq-umaze")
+    assert set(files) == {
+        "config.json",
+        "model.safetensors",
+        "README.md",
+        "eval_results.json",
+        "learning_curve.png",
+    }
+    # every write carried the token
+    writes = [r for r in hub.requests if r[0] == "POST"]
+    assert writes and all(auth == f"Bearer {TOKEN}" for _, _, auth in writes)
+
+    # no pickle: only data formats, the weights parse as safetensors, the config as JSON
+    assert all(Path(name).suffix in ALLOWED_SUFFIXES for name in files)
+    assert all(not data.startswith(b"\x80") for data in files.values())  # pickle protocol 2+ opcode
+    assert files["learning_curve.png"].startswith(b"\x89PNG")
+    tensors = safetensors.torch.load(files["model.safetensors"])
+    assert set(tensors) == {f"{p}.{n}" for p, m in trained.modules().items() for n in m.state_dict()}
+    assert json.loads(files["config.json"])["agent_type"] == "LDCQ"
+    results = json.loads(files["eval_results.json"])
+    assert results["n_episodes"] == 2 and results["dataset_id"] == trained.spec.dataset_id
+
+    # the card: Hub metadata with tags, dataset and model-index metrics; a body that says how to load it
+    card = ModelCard(files["README.md"].decode())
+    data = card.data
+    assert data.library_name == "latent-skills" and data.pipeline_tag == "reinforcement-learning"
+    assert {"reinforcement-learning", "offline-rl", "latent-diffusion", "LDCQ"} <= set(data.tags)
+    assert {trained.spec.dataset_id, trained.spec.env_id} <= set(data.tags)
+    assert data.datasets == [trained.spec.dataset_id]
+    metrics = {r.metric_type: r for r in data.eval_results}
+    assert set(metrics) == {"mean_reward", "normalized_score", "success_rate"}
+    mean = metrics["mean_reward"]
+    assert mean.metric_value == f"{results['mean_return']:.2f} +/- {results['std_return']:.2f}"
+    assert mean.task_type == "reinforcement-learning" and mean.dataset_type == trained.spec.dataset_id
+    assert metrics["normalized_score"].metric_value == pytest.approx(results["normalized_score"], abs=1e-4)
+    assert "model-index" in files["README.md"].decode()
+    for text in (
+        "from latent_skills import LDCQ",
+        'LDCQ.from_pretrained("me/ldcq-umaze")',
+        "latent-skills evaluate me/ldcq-umaze",
+        f'"horizon": {TINY["horizon"]}',
+        "replanning interval",
+        "![training losses](learning_curve.png)",
+    ):
+        assert text in card.text, text
+
+
+def test_from_pretrained_with_an_empty_cache_acts_identically(trained, hub, tmp_path):
+    push_to_hub(trained, "me/ldcq", token=TOKEN)
+    assert "eval_results.json" not in hub.files("me/ldcq")
+    agent = from_pretrained(LDCQ, "me/ldcq", device="cpu", cache_dir=tmp_path / "cache")
+    assert isinstance(agent, LDCQ) and agent.stages_completed == ["skills", "prior", "q"]
+    assert_same_agent(trained, agent)
+    # what was downloaded: the allow-list only (the PNG stays on the Hub)
+    snapshots = list((tmp_path / "cache").glob("models--me--ldcq/snapshots/*"))
+    assert len(snapshots) == 1
+    assert {p.name for p in snapshots[0].iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    # the base class dispatches, load_agent reads the downloaded folder, a commit id pins a revision
+    sha = hub.repos["me/ldcq"].main
+    assert type(from_pretrained(LatentSkillAgent, "me/ldcq", revision=sha, cache_dir=tmp_path / "c2")) is LDCQ
+    assert_same_agent(trained, load_agent(str(snapshots[0])))
+
+
+def test_loads_offline_from_the_cache(trained, hub, monkeypatch):
+    push_to_hub(trained, "me/offline", token=TOKEN)
+    from_pretrained(LDCQ, "me/offline")  # fills the default cache (HF_HUB_CACHE)
+    hub.stop()
+    seen = len(hub.requests)
+    assert_same_agent(trained, from_pretrained(LDCQ, "me/offline", local_files_only=True))
+    assert_same_agent(trained, from_pretrained(LDCQ, "me/offline"))  # Hub unreachable: the cache answers
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # what HF_HUB_OFFLINE=1 sets at import
+    assert_same_agent(trained, from_pretrained(LDCQ, "me/offline"))
+    assert len(hub.requests) == seen
+    with pytest.raises(CheckpointError, match="not in the Hugging Face cache"):
+        from_pretrained(LDCQ, "me/never-downloaded")
+
+
+def test_wrong_class_and_bad_names_are_clear_errors(trained, hub, tmp_path):
+    class OtherAgent(LDCQ):
+        pass
+
+    try:
+        push_to_hub(trained, "me/wrong", token=TOKEN)
+        with pytest.raises(
+            CheckpointError, match=r"holds a LDCQ agent, not a OtherAgent.*LDCQ\.from_pretrained"
+        ):
+            from_pretrained(OtherAgent, "me/wrong")
+        with pytest.raises(CheckpointError, match=r"holds a LDCQ agent, not a OtherAgent.*LDCQ\.load"):
+            from_pretrained(OtherAgent, trained.save(tmp_path / "local"))
+    finally:
+        LatentSkillAgent._registry.pop("OtherAgent", None)
+    with pytest.raises(CheckpointError, match="no model repo 'me/missing'"):
+        from_pretrained(LDCQ, "me/missing")
+    with pytest.raises(CheckpointError, match="no such revision"):
+        from_pretrained(LDCQ, "me/wrong", revision="v9")
+    with pytest.raises(CheckpointError, match="neither a checkpoint folder nor a Hub repo id"):
+        from_pretrained(LDCQ, "runs/not/here")
+    with pytest.raises(CheckpointError, match="is a file"):
+        from_pretrained(LDCQ, tmp_path / "local" / "config.json")
+
+
+def test_a_second_push_replaces_stale_results(trained, hub):
+    push_to_hub(trained, "me/twice", token=TOKEN, eval_episodes=1, eval_envs=1)
+    assert "eval_results.json" in hub.files("me/twice")
+    push_to_hub(trained, "twice", token=TOKEN, commit_message="weights only", progress_csv="/nonexistent.csv")
+    repo = hub.repos["test-user/twice"]  # a bare name lands in the user's namespace
+    assert len(repo.commits) == 1 and repo.messages[repo.main] == "weights only"
+    push_to_hub(trained, "me/twice", token=TOKEN, progress_csv="/nonexistent.csv")
+    files = hub.files("me/twice")
+    assert len(hub.repos["me/twice"].commits) == 2
+    assert set(files) == {"config.json", "model.safetensors", "README.md"}  # stale results deleted
+    assert "Not evaluated when pushed" in files["README.md"].decode()
+    with pytest.raises(HfHubHTTPError, match="401"):
+        push_to_hub(trained, "me/twice", token="hf_wrong")
+
+
+def test_cli_push_then_evaluate_a_hub_id(trained, hub, tmp_path):
+    checkpoint = trained.save(tmp_path / "run")
+    (checkpoint / "logs").mkdir()
+    shutil.copy(trained.logger.output_formats[0].file.name, checkpoint / "logs" / "progress.csv")
+    runner = CliRunner()
+    result = runner.invoke(main, ["push", str(checkpoint), "me/cli", "--private", "--token", TOKEN])
+    assert result.exit_code == 0, result.output
+    assert f"{hub.endpoint}/me/cli/commit/" in result.output
+    assert hub.repos["me/cli"].private
+    assert "learning_curve.png" in hub.files("me/cli")
+
+    args = ["evaluate", "me/cli", "--episodes", "1", "--envs", "1"]
+    result = runner.invoke(main, args)  # private: without the token the repo is not visible
+    assert result.exit_code == 1 and "no model repo 'me/cli'" in result.output
+    result = runner.invoke(main, [*args, "--token", TOKEN])
+    assert result.exit_code == 0, result.output
+    assert "normalized score" in result.output
+    result = runner.invoke(main, ["evaluate", "no/such/thing"])
+    assert result.exit_code == 1 and "neither a checkpoint folder" in result.output
+    result = runner.invoke(main, ["push", str(checkpoint), "me/cli", "--token", "hf_wrong"])
+    assert result.exit_code == 1 and "push to me/cli failed" in result.output
+
+
+def test_card_without_evaluation_and_curve_without_matplotlib(trained, tmp_path, monkeypatch):
+    card = model_card(trained, "me/plain")
+    assert card.data.eval_results is None and "model-index" not in card.content
+    assert "Not evaluated when pushed" in card.text and "learning_curve" not in card.text
+    csv = trained.logger.output_formats[0].file.name
+    assert write_learning_curve(csv, tmp_path / "curve.png")
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if matplotlib were not installed
+    assert not write_learning_curve(csv, tmp_path / "none.png") and not (tmp_path / "none.png").exists()
+
+
+def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, tmp_path, monkeypatch):
+    folder = trained.save(tmp_path / "old")
+    meta = json.loads((folder / "config.json").read_text())
+    meta["format_version"] = 0
+    meta["settings"] = meta.pop("config")  # pretend format 0 called it "settings"
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="format 0.*migrates from no older format"):
+        LDCQ.load(folder)
+
+    def zero_to_one(meta, tensors):
+        meta["config"] = meta.pop("settings")
+        return meta, tensors
+
+    monkeypatch.setitem(MIGRATIONS, 0, zero_to_one)
+    assert_same_agent(trained, LDCQ.load(folder))
+    meta["format_version"] = 2
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="newer"):
+        LDCQ.load(folder)
