@@ -198,8 +198,23 @@ class LDCQConfig(AgentConfig):
             )
 
 
-# "quick": a 2-core CPU trains a 100k-step PointMaze UMaze dataset end to end in ≤ 10 minutes.
-QUICK: dict[str, Any] = {}
+# "quick": a 2-core CPU trains a 100k-step PointMaze UMaze dataset end to end in ≤ 10 minutes
+# (benchmarks/quick_preset.py). Smaller networks, larger learning rates and batches, fewer steps,
+# 16 bank candidates per next state; the paper's architecture shapes otherwise.
+QUICK: dict[str, Any] = {
+    "vae_hidden": 64,
+    "vae_gru_layers": 1,
+    "skills_lr": 1e-3,
+    "skills_steps": 2000,
+    "prior_lr": 1e-3,
+    "prior_batch_size": 256,
+    "prior_steps": 3000,
+    "q_batch_size": 256,
+    "q_steps": 5000,
+    "q_candidates": 16,
+    "q_widths": (128, 128, 32),
+    "exec_horizon": 15,
+}
 
 LDCQConfig.PRESETS = {"paper": {}, "quick": QUICK}
 AgentConfig.PRESETS = {

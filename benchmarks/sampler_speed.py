@@ -1,0 +1,140 @@
+"""Latent sampling: ms per decision (500 candidates scored by the critic) and the score each sampler
+reaches, on one trained checkpoint; plus Q-stage gradient steps/s with the bank and on the fly.
+
+    latent-skills train --preset quick --out runs/ldcq-umaze        # the checkpoint (README's first command)
+    python benchmarks/sampler_speed.py runs/ldcq-umaze
+
+Writes benchmarks/results/sampler_speed.json and benchmarks/results/sampler_speed.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+SAMPLERS = [("ddpm", 200), ("ddim", 10), ("ddim", 20), ("dpm-solver++", 10), ("dpm-solver++", 20)]
+
+
+def decision_ms(agent, obs, repeats: int) -> float:
+    states = torch.as_tensor(agent.spec.flattener.flatten(obs)[None])
+    gen = torch.Generator().manual_seed(0)
+    agent._choose_latents(states, gen, shared_noise=False)  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        agent._choose_latents(states, gen, shared_noise=False)
+    return (time.perf_counter() - start) / repeats * 1000
+
+
+def q_steps_per_s(checkpoint: str, source: str, steps: int) -> dict:
+    from latent_skills import load_agent
+
+    agent = load_agent(checkpoint)
+    agent.config = agent.config.replace(candidate_source=source)
+    start = time.perf_counter()
+    stage = agent._make_stage("q")  # builds the bank when source == "bank"
+    setup_s = time.perf_counter() - start
+    start = time.perf_counter()
+    agent.learn(stages=["q"], total_timesteps=steps)
+    return {
+        "setup_s": setup_s,
+        "steps": steps,
+        "steps_per_s": steps / (time.perf_counter() - start),
+        "stage": stage.name,
+    }
+
+
+def main() -> None:
+    from _machine import machine_info
+
+    from latent_skills import load_agent
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("checkpoint")
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--envs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--q-steps", type=int, default=300)
+    args = parser.parse_args()
+
+    agent = load_agent(args.checkpoint)
+    obs, _ = agent.spec.make_env().reset(seed=0)
+    rows = []
+    for solver, steps in SAMPLERS:
+        agent.set_acting(
+            sampler=solver,
+            sampler_steps=steps if solver != "ddpm" else agent.config.sampler_steps,
+            act_candidates=500,
+        )
+        ms = decision_ms(agent, obs, args.repeats if solver != "ddpm" else max(3, args.repeats // 5))
+        result = agent.evaluate(n_episodes=args.episodes, n_envs=args.envs, seed=0)
+        rows.append(
+            {
+                "sampler": f"{solver}-{steps}" + ("+10" if solver == "ddpm" else ""),
+                "ms_per_decision": ms,
+                "normalized_score": result["normalized_score"],
+                "success_rate": result["success_rate"],
+                "score_sem": _score_sem(result["returns"], agent.spec.reference_scores),
+                "returns": result["returns"],
+            }
+        )
+        print(
+            f"{rows[-1]['sampler']:>18}: {ms:8.1f} ms/decision  score {result['normalized_score']:.1f}",
+            flush=True,
+        )
+    q_speed = {source: q_steps_per_s(args.checkpoint, source, args.q_steps) for source in ("bank", "online")}
+    print(json.dumps(q_speed, indent=2))
+    out = {
+        "benchmark": "sampler speed and score; Q-stage steps/s",
+        "command": f"python benchmarks/sampler_speed.py {args.checkpoint}",
+        "checkpoint_config": agent.config.to_dict(),
+        "candidates": 500,
+        "torch_threads": torch.get_num_threads(),
+        "samplers": rows,
+        "q_stage": q_speed,
+        "machine": machine_info(),
+    }
+    (HERE / "results" / "sampler_speed.json").write_text(json.dumps(out, indent=2) + "\n")
+    plot(rows)
+
+
+def _score_sem(returns: list[float], reference: tuple[float, float]) -> float:
+    """Standard error of the mean normalized score over the evaluation episodes."""
+    low, high = reference
+    return float(100 * np.std(returns) / np.sqrt(len(returns)) / (high - low))
+
+
+def plot(rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in rows:
+        ax.errorbar(
+            row["ms_per_decision"],
+            row["normalized_score"],
+            fmt="o",
+            label=row["sampler"],
+            yerr=row["score_sem"],
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per decision (500 candidates, CPU)")
+    ax.set_ylabel("normalized score")
+    ax.legend()
+    ax.set_title("Latent samplers: speed vs score")
+    fig.tight_layout()
+    fig.savefig(HERE / "results" / "sampler_speed.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()
