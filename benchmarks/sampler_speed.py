@@ -21,7 +21,15 @@ import torch
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-SAMPLERS = [("ddpm", 200), ("ddim", 10), ("ddim", 20), ("dpm-solver++", 10), ("dpm-solver++", 20)]
+# (solver, steps, Diffusion-X extra steps at t = 0)
+SAMPLERS = [
+    ("ddpm", 200, 0),
+    ("ddpm", 200, 10),
+    ("ddim", 10, 0),
+    ("ddim", 20, 0),
+    ("dpm-solver++", 10, 0),
+    ("dpm-solver++", 20, 0),
+]
 
 
 def decision_ms(agent, obs, repeats: int) -> float:
@@ -35,20 +43,25 @@ def decision_ms(agent, obs, repeats: int) -> float:
 
 
 def q_steps_per_s(checkpoint: str, source: str, steps: int) -> dict:
+    """Gradient steps/s of the Q stage, timed from its first step (the bank is built before it)."""
     from latent_skills import load_agent
 
     agent = load_agent(checkpoint)
     agent.config = agent.config.replace(candidate_source=source)
+    stamps: list[float] = []
+
+    def stamp(locals_: dict, globals_: dict) -> bool:
+        stamps.append(time.perf_counter())
+        return True
+
     start = time.perf_counter()
-    stage = agent._make_stage("q")  # builds the bank when source == "bank"
-    setup_s = time.perf_counter() - start
-    start = time.perf_counter()
-    agent.learn(stages=["q"], total_timesteps=steps)
+    agent.learn(stages=["q"], total_timesteps=steps, callback=stamp)
     return {
-        "setup_s": setup_s,
+        "setup_s": stamps[0] - start,
         "steps": steps,
-        "steps_per_s": steps / (time.perf_counter() - start),
-        "stage": stage.name,
+        "steps_per_s": (len(stamps) - 1) / (stamps[-1] - stamps[0]),
+        "batch_size": agent.config.q_batch_size,
+        "candidates_per_next_state": agent.config.q_candidates,
     }
 
 
@@ -68,17 +81,18 @@ def main() -> None:
     agent = load_agent(args.checkpoint)
     obs, _ = agent.spec.make_env().reset(seed=0)
     rows = []
-    for solver, steps in SAMPLERS:
+    for solver, steps, extra in SAMPLERS:
         agent.set_acting(
             sampler=solver,
             sampler_steps=steps if solver != "ddpm" else agent.config.sampler_steps,
+            ddpm_extra_steps=extra,
             act_candidates=500,
         )
         ms = decision_ms(agent, obs, args.repeats if solver != "ddpm" else max(3, args.repeats // 5))
         result = agent.evaluate(n_episodes=args.episodes, n_envs=args.envs, seed=0)
         rows.append(
             {
-                "sampler": f"{solver}-{steps}" + ("+10" if solver == "ddpm" else ""),
+                "sampler": f"{solver}-{steps}" + (f"+{extra}" if extra else ""),
                 "ms_per_decision": ms,
                 "normalized_score": result["normalized_score"],
                 "success_rate": result["success_rate"],

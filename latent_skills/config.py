@@ -49,7 +49,9 @@ class AgentConfig:
     guidance: float = 1.0  # classifier-free guidance weight w: 0 unconditional, 1 conditional
     sampler: str = "dpm-solver++"
     sampler_steps: int = 10
-    ddpm_extra_steps: int = 10  # "Diffusion-X" steps at t = 0 when sampler == "ddpm"
+    # "Diffusion-X" steps at t = 0 after DDPM (the paper uses 10); off by default: repeating the t = 0
+    # prediction widened the latents and cost most of the score (benchmarks/results/sampler_speed.json)
+    ddpm_extra_steps: int = 0
     # --- acting ---
     act_candidates: int = 500
     exec_horizon: int | None = None  # replan every exec_horizon low-level steps (≤ H; None: H)
@@ -68,12 +70,18 @@ class AgentConfig:
         return {stage: int(getattr(self, f"{stage}_steps")) for stage in self.STAGES}
 
     def validate(self) -> None:
-        positive = [f.name for f in fields(self) if f.name.endswith(("_steps", "_batch_size", "_lr"))]
+        positive = [
+            f.name
+            for f in fields(self)
+            if f.name.endswith(("_steps", "_batch_size", "_lr")) and f.name != "ddpm_extra_steps"
+        ]
         positive += ["horizon", "latent_dim", "vae_hidden", "vae_gru_layers", "diffusion_timesteps"]
         positive += ["act_candidates", "sampler_steps"]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.ddpm_extra_steps < 0:
+            raise ConfigError(f"ddpm_extra_steps must be ≥ 0, got {self.ddpm_extra_steps}")
         if not 0.0 < self.gamma <= 1.0:
             raise ConfigError(f"gamma must be in (0, 1], got {self.gamma}")
         if not 0.0 <= self.prior_cond_drop < 1.0:

@@ -261,3 +261,36 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="newer"):
         LDCQ.load(folder)
+
+
+FRESH_PROCESS = """
+import json, sys
+from latent_skills import LDCQ
+agent = LDCQ.from_pretrained("me/ldcq")
+obs = {k: __import__("numpy").array(v) for k, v in json.loads(sys.argv[1]).items()}
+action, _ = agent.predict(obs, deterministic=True)
+print(json.dumps([float(a).hex() for a in action]))
+"""
+
+
+def test_a_fresh_process_with_a_fresh_cache_acts_identically(trained, hub, tmp_path):
+    import os
+    import subprocess
+
+    push_to_hub(trained, "me/ldcq", token=TOKEN)
+    obs, _ = trained.spec.make_env().reset(seed=3)
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_HOME": str(tmp_path / "fresh-home"),
+        "HF_TOKEN": TOKEN,
+    }
+    env.pop("HF_HUB_CACHE", None)
+    payload = json.dumps({k: v.tolist() for k, v in obs.items()})
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, payload], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    expected, _ = trained.predict(obs, deterministic=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [float(a).hex() for a in expected]
+    assert any((tmp_path / "fresh-home").rglob("model.safetensors"))
