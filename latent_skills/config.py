@@ -224,10 +224,17 @@ QUICK: dict[str, Any] = {
     "exec_horizon": 15,
 }
 
-LDCQConfig.PRESETS = {"paper": {}, "quick": QUICK}
-AgentConfig.PRESETS = {
-    "paper": {},
-    "quick": {k: v for k, v in QUICK.items() if k in AgentConfig.field_names()},
-}
+
+def quick_preset(config_class: type[AgentConfig], **extra: Any) -> dict[str, Any]:
+    """The quick preset's values for the fields ``config_class`` has, plus the variant's ``extra``."""
+    names = set(config_class.field_names())
+    return {**{k: v for k, v in QUICK.items() if k in names}, **extra}
+
+
+AgentConfig.PRESETS = {"paper": {}, "quick": quick_preset(AgentConfig)}
+LDCQConfig.PRESETS = {"paper": {}, "quick": quick_preset(LDCQConfig)}
+
+# ---- variant configs (LDGC, LDCP, BCQH, LatentDiffuser): one dataclass each, above this line's end marker ----
+# ---- end of variant configs ----
 
 __all__ = ["ACTING_FIELDS", "CANDIDATE_SOURCES", "SOLVERS", "AgentConfig", "ConfigError", "LDCQConfig"]

@@ -157,9 +157,7 @@ class LatentSkillAgent:
             overrides["exec_horizon"] = None  # the preset's replanning interval exceeds this task's H
         settings = cls.config_class.from_preset(preset, **overrides)
         agent = cls(settings, spec, device)
-        agent._data = TrainingData(
-            SkillWindows.from_episodes(EpisodeArrays.from_minari(dataset), settings.horizon, settings.gamma)
-        )
+        agent._data = agent._training_data(dataset)
         agent._set_state_stats()
         return agent
 
@@ -178,11 +176,12 @@ class LatentSkillAgent:
                 raise ValueError(
                     "This agent has no dataset id recorded; build it with from_dataset to train."
                 )
-            episodes = EpisodeArrays.from_minari(load_dataset(self.spec.dataset_id))
-            self._data = TrainingData(
-                SkillWindows.from_episodes(episodes, self.config.horizon, self.config.gamma)
-            )
+            self._data = self._training_data(load_dataset(self.spec.dataset_id))
         return self._data
+
+    def _training_data(self, dataset: minari.MinariDataset) -> TrainingData:
+        episodes = EpisodeArrays.from_minari(dataset)
+        return TrainingData(SkillWindows.from_episodes(episodes, self.config.horizon, self.config.gamma))
 
     # ------------------------------------------------------------------ training
     def set_logger(self, logger: Logger) -> None:
