@@ -60,6 +60,8 @@ class AgentConfig:
     grad_clip: float = 10.0
 
     STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior")
+    # Fields a trained agent may change with set_acting; variants add their own acting fields.
+    ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}}
 
     @property

@@ -21,10 +21,10 @@ def test_pointmaze_rule_on_live_observations():
     flat = ObservationFlattener.from_space(env.observation_space)
     obs, _ = env.reset(seed=0)
     obs, *_ = env.step(env.action_space.sample())
-    expected = np.concatenate([obs["observation"], obs["desired_goal"]]).astype(np.float32)
-    np.testing.assert_array_equal(flat.flatten(obs), expected)
-    assert flat.slice_of("desired_goal") == slice(4, 6)
-    assert not flat.has("achieved_goal")
+    expected = np.concatenate([obs["observation"], obs["achieved_goal"], obs["desired_goal"]])
+    np.testing.assert_array_equal(flat.flatten(obs), expected.astype(np.float32))
+    assert flat.slice_of("achieved_goal") == slice(4, 6)
+    assert flat.slice_of("desired_goal") == slice(6, 8)
 
 
 def test_kitchen_rule_on_live_observations_matches_dataset(kitchen_dataset, kitchen_buffers):
@@ -36,7 +36,12 @@ def test_kitchen_rule_on_live_observations_matches_dataset(kitchen_dataset, kitc
     assert list(goal) != sorted(goal), (
         "the env's own key order differs from sorted; the rule must not depend on it"
     )
-    expected = np.concatenate([obs["observation"]] + [np.ravel(goal[k]) for k in sorted(goal)])
+    achieved = obs["achieved_goal"]
+    expected = np.concatenate(
+        [obs["observation"]]
+        + [np.ravel(achieved[k]) for k in sorted(achieved)]
+        + [np.ravel(goal[k]) for k in sorted(goal)]
+    )
     np.testing.assert_array_equal(flat.flatten(obs), expected.astype(np.float32))
     episodes = EpisodeArrays.from_minari(kitchen_dataset)
     assert episodes.flattener == flat
@@ -49,7 +54,7 @@ def test_vector_env_batch_equals_each_env():
     flat = ObservationFlattener.from_space(envs.single_observation_space)
     obs, _ = envs.reset(seed=0)
     batch = flat.flatten(obs)
-    assert batch.shape == (3, 6)
+    assert batch.shape == (3, 8)
     for i in range(3):
         single = {k: v[i] for k, v in obs.items()}
         np.testing.assert_array_equal(batch[i], flat.flatten(single))
@@ -59,7 +64,7 @@ def test_rule_round_trips_through_json():
     space = gym.make("FrankaKitchen-v1").observation_space
     flat = ObservationFlattener.from_space(space)
     again = ObservationFlattener.from_dict(json.loads(json.dumps(flat.to_dict())))
-    assert again == flat and again.dim == 59 + 17
+    assert again == flat and again.dim == 59 + 17 + 17
 
 
 def test_dict_without_observation_key_uses_sorted_keys():
@@ -70,12 +75,12 @@ def test_dict_without_observation_key_uses_sorted_keys():
 
 def test_wrong_observations_get_clear_errors():
     flat = ObservationFlattener.from_space(gym.make("PointMaze_UMaze-v3").observation_space)
-    good = {"observation": np.zeros(4), "desired_goal": np.zeros(2)}
+    good = {"observation": np.zeros(4), "achieved_goal": np.zeros(2), "desired_goal": np.zeros(2)}
     with pytest.raises(ValueError, match="no key 'desired_goal'"):
-        flat.flatten({"observation": np.zeros(4)})
+        flat.flatten({"observation": np.zeros(4), "achieved_goal": np.zeros(2)})
     with pytest.raises(ValueError, match=r"shape \(5,\); expected \(4,\)"):
         flat.flatten({**good, "observation": np.zeros(5)})
     with pytest.raises(ValueError, match="expected"):
-        flat.flatten({"observation": np.zeros((2, 4)), "desired_goal": np.zeros((3, 2))})
+        flat.flatten({**good, "observation": np.zeros((2, 4)), "desired_goal": np.zeros((3, 2))})
     with pytest.raises(TypeError, match="FlattenObservation"):
         ObservationFlattener.from_space(gym.spaces.Discrete(3))

@@ -179,7 +179,9 @@ def test_bad_input_gets_clear_errors(trained, umaze, tmp_path):
     with pytest.raises(ConfigError, match="preset"):
         LDCQ.from_dataset(umaze, preset="fast")
     with pytest.raises(ValueError, match=r"shape \(3,\); expected \(4,\)"):
-        trained.predict({"observation": np.zeros(3), "desired_goal": np.zeros(2)})
+        trained.predict(
+            {"observation": np.zeros(3), "achieved_goal": np.zeros(2), "desired_goal": np.zeros(2)}
+        )
     folder = trained.save(tmp_path / "ok")
     # damaged weights
     (tmp_path / "bad").mkdir()

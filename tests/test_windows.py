@@ -28,7 +28,7 @@ def test_box_windows_match_naive(box_dataset, horizon):
 def test_pointmaze_and_kitchen_windows_match_naive(pointmaze_dataset, kitchen_dataset):
     assert_matches_naive(pointmaze_dataset, horizon=10, gamma=0.99)
     windows = assert_matches_naive(kitchen_dataset, horizon=5, gamma=0.95)
-    assert windows.states.shape == (kitchen_dataset.total_steps, 5, 59 + 17)
+    assert windows.states.shape == (kitchen_dataset.total_steps, 5, 59 + 17 + 17)
 
 
 def test_window_shapes_and_invariants(box_dataset):

@@ -14,11 +14,12 @@ def flatten_by_hand(obs: Any) -> np.ndarray:
     if not isinstance(obs, dict):
         return np.asarray(obs, np.float32).reshape(len(obs), -1)
     parts = [obs["observation"]]
-    goal = obs.get("desired_goal")
-    if isinstance(goal, dict):
-        parts += [goal[k].reshape(len(goal[k]), -1) for k in sorted(goal)]
-    elif goal is not None:
-        parts.append(goal)
+    for key in ("achieved_goal", "desired_goal"):
+        goal = obs.get(key)
+        if isinstance(goal, dict):
+            parts += [goal[k].reshape(len(goal[k]), -1) for k in sorted(goal)]
+        elif goal is not None:
+            parts.append(goal)
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 

@@ -23,7 +23,7 @@ from stable_baselines3.common.logger import Logger, configure
 from torch import nn
 from tqdm.auto import tqdm
 
-from latent_skills.config import ACTING_FIELDS, AgentConfig, ConfigError
+from latent_skills.config import AgentConfig, ConfigError
 from latent_skills.data import EpisodeArrays, SkillWindows, load_dataset
 from latent_skills.diffusion import DiffusionSchedule, diffusion_loss, sample
 from latent_skills.envs import evaluate_policy_vec
@@ -404,10 +404,11 @@ class LatentSkillAgent:
     # ------------------------------------------------------------------ sampling and acting
     def set_acting(self, **changes: Any) -> LatentSkillAgent:
         """Change how the trained agent acts (sampler, its steps, guidance, candidates, exec_horizon)."""
-        not_acting = sorted(set(changes) - set(ACTING_FIELDS))
+        acting = self.config.ACTING
+        not_acting = sorted(set(changes) - set(acting))
         if not_acting:
             raise ConfigError(
-                f"{not_acting} change what the agent learned; after training only {list(ACTING_FIELDS)} can change"
+                f"{not_acting} change what the agent learned; after training only {list(acting)} can change"
             )
         self.config = self.config.replace(**changes)
         return self

@@ -4,9 +4,10 @@ The rule is derived once from the dataset's observation space, recorded (it goes
 JSON) and applied identically to the dataset's episodes and to live observations at predict time.
 
 - ``Box``: the array, flattened (C order).
-- ``Dict`` with an ``observation`` key: ``observation`` first, then ``desired_goal`` where the space has
-  one; other keys (``achieved_goal`` is a function of the observation in the Gymnasium-Robotics envs)
-  are left out.
+- ``Dict`` with an ``observation`` key: ``observation``, then ``achieved_goal`` and ``desired_goal``
+  where the space has them; other keys are left out. ``achieved_goal`` stays in: AntMaze's
+  ``observation`` does not hold the ant's position, and goal-reaching agents (LDGC's hindsight goals,
+  LDCP's cost) read the achieved goal from the state.
 - ``Dict`` without an ``observation`` key: every key, in sorted order.
 - A nested ``Dict`` (Kitchen's goal dicts): its keys in sorted order, recursively.
 """
@@ -43,7 +44,7 @@ class ObsSegment:
 def _selected_keys(space: gym.spaces.Dict, top_level: bool) -> list[str]:
     keys = list(space.spaces.keys())
     if top_level and "observation" in keys:
-        return ["observation"] + (["desired_goal"] if "desired_goal" in keys else [])
+        return ["observation"] + [k for k in ("achieved_goal", "desired_goal") if k in keys]
     return sorted(keys)
 
 
