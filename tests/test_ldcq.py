@@ -217,3 +217,19 @@ def test_evaluate_by_id_of_the_eval_env_uses_reference_scores(trained):
     same = trained.spec.make_env()
     assert trained.spec.is_eval_env(same.spec)
     assert trained.evaluate(same, n_episodes=1)["normalized_score"] is not None
+
+
+def test_reuse_stages_copies_the_trained_skills(umaze):
+    source = LDCQ.from_dataset(umaze, **TINY).learn(stages=["skills"])
+    target = LDCQ.from_dataset(umaze, **{**TINY, "seed": 1})
+    with pytest.raises(ValueError, match="has not trained stage 'prior'"):
+        target.reuse_stages(source, ["skills", "prior"])
+    target.reuse_stages(source)
+    assert target.stages_completed == ["skills"]
+    for (name, ours), theirs in zip(target.vae.state_dict().items(), source.vae.state_dict().values()):
+        assert torch.equal(ours, theirs), name
+    target.learn(stages=["prior", "q"])
+    assert target.stages_completed == ["skills", "prior", "q"]
+    wider = LDCQ.from_dataset(umaze, **{**TINY, "vae_hidden": 8})
+    with pytest.raises(ValueError, match="vae_hidden"):
+        wider.reuse_stages(source)

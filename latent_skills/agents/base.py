@@ -161,6 +161,52 @@ class LatentSkillAgent:
         agent._set_state_stats()
         return agent
 
+    # Modules each shared stage trains: what reuse_stages copies.
+    STAGE_MODULES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "skills": ("vae",),
+        "prior": ("latent_norm", "denoiser"),
+    }
+    # Config fields that shape those modules: they must agree between source and target.
+    STAGE_FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "skills": ("horizon", "latent_dim", "vae_hidden", "vae_gru_layers", "gamma"),
+        "prior": ("diffusion_timesteps", "denoiser_widths"),
+    }
+
+    def reuse_stages(
+        self, source: LatentSkillAgent, stages: tuple[str, ...] | list[str] = ("skills",)
+    ) -> LatentSkillAgent:
+        """Copy the modules of ``source``'s trained ``stages`` (default: the skill VAE) into this
+        agent, as the paper reuses one VAE for all its variants; those stages then need not rerun.
+
+        Both agents must be built on the same dataset with the same module shapes.
+        """
+        if self.spec != source.spec:
+            raise ValueError("reuse_stages needs agents built on the same dataset and env")
+        for stage in stages:
+            if stage not in self.STAGE_MODULES or stage not in source.config.STAGES:
+                raise ValueError(
+                    f"stage {stage!r} is not shared by {type(self).__name__} and {type(source).__name__}"
+                )
+            if stage not in source.stages_completed:
+                raise ValueError(f"{type(source).__name__} has not trained stage {stage!r}")
+            differ = [
+                f for f in self.STAGE_FIELDS[stage] if getattr(self.config, f) != getattr(source.config, f)
+            ]
+            if differ:
+                raise ValueError(f"stage {stage!r}: the configs differ in {differ}")
+            for name in self.STAGE_MODULES[stage]:
+                ours, theirs = self.modules()[name], source.modules()[name]
+                try:
+                    ours.load_state_dict(theirs.state_dict())
+                except RuntimeError as exc:
+                    raise ValueError(f"stage {stage!r}: {name} does not fit this agent: {exc}") from exc
+            if stage not in self.stages_completed:
+                self.stages_completed.append(stage)
+        if source._data is not None and "skills" in stages:
+            # same windows, and the encoder is the same: its posterior cache is valid here too
+            self._data = TrainingData(source._data.windows, posterior=source._data.posterior)
+        return self
+
     def _set_state_stats(self) -> None:
         stats = self.data.windows.episodes.state_stats()
         for module in self.modules().values():
