@@ -55,6 +55,8 @@ class CandidateBank:
 class LDCQ(LatentSkillAgent):
     config_class = LDCQConfig
     config: LDCQConfig
+    STAGE_MODULES = {**LatentSkillAgent.STAGE_MODULES, "q": ("critic", "critic_target")}
+    STAGE_FIELDS = {**LatentSkillAgent.STAGE_FIELDS, "q": ("q_widths", "gamma")}
 
     def _build_modules(self) -> None:
         super()._build_modules()

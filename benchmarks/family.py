@@ -1,0 +1,135 @@
+"""The whole family on one PointMaze dataset: LDCQ, LDGC, LDCP, BCQH, LatentDiffuser and behaviour
+cloning, quick preset, the same evaluation episodes for all.
+
+    python benchmarks/family.py --maze medium --seeds 0 1 2
+    python benchmarks/family.py --maze large --seeds 0
+
+As in the paper, the variants share one skill VAE per seed: LDCQ trains skills → prior → q, and each
+variant copies the stages it has in common with it (`reuse_stages`) and trains only its own:
+LDGC its goal-conditioned prior, LDCP its world model (reusing the prior), BCQH its Q-function over
+Gaussian-prior candidates, LatentDiffuser its energy model (reusing prior and Q). Each agent's
+`train_s` counts its own stages plus the shared ones it reused, i.e. what training it alone would cost.
+BC is trained for a fixed wall-clock budget (--bc-seconds).
+
+Each (maze, seed) writes benchmarks/results/family/{maze}-seed{seed}.json. The dataset is made once per
+maze with `collect_pointmaze(maze, steps=100_000, seed=0)` into MINARI_DATASETS_PATH (a temporary
+folder unless set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+OUT = HERE / "results" / "family"
+AGENTS = ("LDCQ", "LDGC", "LDCP", "BCQH", "LatentDiffuser")
+# stages each variant copies from the seed's LDCQ (which trains skills, prior, q)
+REUSED = {
+    "LDCQ": (),
+    "LDGC": ("skills",),
+    "LDCP": ("skills", "prior"),
+    "BCQH": ("skills",),
+    "LatentDiffuser": ("skills", "prior", "q"),
+}
+KEEP = ("mean_return", "std_return", "normalized_score", "success_rate", "returns")
+
+
+def train_and_evaluate(
+    name: str, dataset_id: str, seed: int, ldcq: Any, episodes: int, envs: int
+) -> tuple[Any, dict]:
+    import latent_skills
+
+    cls = getattr(latent_skills, name)
+    t = time.perf_counter()
+    agent = cls.from_dataset(dataset_id, preset="quick", seed=seed)
+    stage_s: dict[str, float] = {"load": time.perf_counter() - t}
+    if REUSED[name]:
+        agent.reuse_stages(ldcq["agent"], REUSED[name])
+        stage_s.update({s: ldcq["stage_s"][s] for s in REUSED[name]})
+    for stage in agent.config.STAGES:
+        if stage in REUSED[name]:
+            continue
+        t = time.perf_counter()
+        agent.learn(stages=[stage])
+        stage_s[stage] = time.perf_counter() - t
+    t = time.perf_counter()
+    result = agent.evaluate(n_episodes=episodes, n_envs=envs, seed=0)
+    eval_s = time.perf_counter() - t
+    summary = {
+        **{k: result[k] for k in KEEP},
+        "stage_s": stage_s,
+        "train_s": sum(stage_s.values()),
+        "eval_s": eval_s,
+        "config": agent.config.to_dict(),
+    }
+    return agent, summary
+
+
+def run(maze: str, seed: int, steps: int, episodes: int, envs: int, bc_seconds: float) -> dict:
+    from _machine import machine_info
+    from bc_baseline import evaluate_bc, train_bc
+
+    from latent_skills.data.loading import is_local
+    from latent_skills.data.makers import collect_pointmaze, default_dataset_id
+
+    dataset_id = default_dataset_id(maze)
+    if not is_local(dataset_id):
+        collect_pointmaze(maze, steps=steps, seed=0, progress=False)
+    results: dict[str, dict] = {}
+    ldcq: dict[str, Any] = {}
+    for name in AGENTS:
+        agent, summary = train_and_evaluate(name, dataset_id, seed, ldcq, episodes, envs)
+        if name == "LDCQ":
+            ldcq = {"agent": agent, "stage_s": summary["stage_s"]}
+        results[name] = summary
+        print(
+            f"{maze} seed {seed} {name}: score {summary['normalized_score']:.1f} "
+            f"success {summary['success_rate']:.2f} train {summary['train_s']:.0f}s",
+            flush=True,
+        )
+    bc, bc_train = train_bc(dataset_id, seconds=bc_seconds, seed=seed)
+    bc_eval = evaluate_bc(bc, n_episodes=episodes, n_envs=envs, seed=0)
+    results["BC"] = {**{k: bc_eval[k] for k in KEEP}, **bc_train, "train_s": bc_train["train_seconds"]}
+    return {
+        "benchmark": "agent family, quick preset",
+        "command": f"python benchmarks/family.py --maze {maze} --seeds {seed}",
+        "maze": maze,
+        "dataset_id": dataset_id,
+        "dataset_steps": steps,
+        "seed": seed,
+        "eval_episodes": episodes,
+        "agents": results,
+        "machine": machine_info(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--maze", default="medium", choices=["umaze", "medium", "large"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--envs", type=int, default=10)
+    parser.add_argument("--bc-seconds", type=float, default=120.0)
+    args = parser.parse_args()
+    if "MINARI_DATASETS_PATH" not in os.environ:
+        os.environ["MINARI_DATASETS_PATH"] = tempfile.mkdtemp(prefix="latent-skills-bench-")
+    OUT.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        result = run(args.maze, seed, args.steps, args.episodes, args.envs, args.bc_seconds)
+        (OUT / f"{args.maze}-seed{seed}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
