@@ -90,11 +90,20 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
     return settings
 
 
-def _agent_class(name: str):
-    from .agents import LatentSkillAgent
+AGENT_NAMES = ("LDCQ", "LDGC", "LDCP", "BCQH", "LatentDiffuser")
 
-    classes = {cls.__name__.lower(): cls for cls in LatentSkillAgent._registry.values()}
-    return classes[name.lower()]
+
+def _agent_class(name: str):
+    import latent_skills
+
+    return getattr(latent_skills, next(n for n in AGENT_NAMES if n.lower() == name.lower()))
+
+
+def _short_name(dataset_id: str) -> str:
+    """``latent-skills/pointmaze/umaze-v0`` → ``umaze``; ``D4RL/kitchen/mixed-v2`` → ``kitchen-mixed``."""
+    parts = dataset_id.split("/")[1:] or [dataset_id]
+    name = "-".join(p.rsplit("-v", 1)[0] for p in parts)
+    return name.removeprefix("pointmaze-")
 
 
 @main.command()
@@ -102,7 +111,7 @@ def _agent_class(name: str):
 @click.option(
     "--agent",
     "agent_name",
-    type=click.Choice(["LDCQ"], case_sensitive=False),
+    type=click.Choice(AGENT_NAMES, case_sensitive=False),
     default="LDCQ",
     show_default=True,
 )
@@ -111,9 +120,8 @@ def _agent_class(name: str):
     "--out",
     "out_dir",
     type=click.Path(file_okay=False),
-    default="runs/ldcq-umaze",
-    show_default=True,
-    help="Checkpoint folder.",
+    default=None,
+    help="Checkpoint folder [default: runs/AGENT-DATASET, e.g. runs/ldcq-umaze].",
 )
 @click.option(
     "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable)."
@@ -129,7 +137,7 @@ def train(
     dataset: str,
     agent_name: str,
     preset: str,
-    out_dir: str,
+    out_dir: str | None,
     settings: tuple[str, ...],
     seed: int,
     device: str,
@@ -159,7 +167,7 @@ def train(
         )
     except (ConfigError, DatasetNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
-    out = Path(out_dir)
+    out = Path(out_dir or f"runs/{cls.__name__.lower()}-{_short_name(dataset)}")
     agent.set_logger(configure(str(out / "logs"), ["csv"]))
     click.echo(
         f"{cls.__name__} on {dataset} ({len(agent.data.windows)} windows, H={agent.config.horizon}), preset {preset!r}"
