@@ -11,7 +11,6 @@ huggingface_hub is imported inside the functions: ``import latent_skills`` does 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import tempfile
@@ -204,41 +203,16 @@ def _logger_csv(agent: LatentSkillAgent) -> Path | None:
 
 
 def write_learning_curve(csv_path: str | os.PathLike, png_path: str | os.PathLike) -> bool:
-    """Plot each stage's ``STAGE/loss`` column of an SB3 ``progress.csv`` into ``png_path``.
+    """Plot each stage's ``STAGE/loss`` column of an SB3 ``progress.csv`` into ``png_path``
+    (:func:`latent_skills.plots.plot_learning_curves`).
 
     Returns False (and writes nothing) when matplotlib is not installed (it is not a dependency) or
-    the file has no loss columns.
+    the file cannot be read or has no loss columns: a push goes on without the curve.
     """
+    from latent_skills.plots import plot_learning_curves
+
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
+        plot_learning_curves(csv_path, png_path)
+    except (ImportError, OSError, ValueError):
         return False
-    try:
-        with open(csv_path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, csv.Error, UnicodeDecodeError):
-        return False
-    series: dict[str, list[float]] = {}
-    for row in rows:
-        for key, value in row.items():
-            if key and key.endswith("/loss") and value not in (None, ""):
-                try:
-                    series.setdefault(key.split("/")[0], []).append(float(value))
-                except ValueError:
-                    continue
-    if not series:
-        return False
-    # Figure + Agg canvas directly: no pyplot, so the user's matplotlib backend and state are untouched.
-    fig = Figure(figsize=(4 * len(series), 3), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    for i, (stage, values) in enumerate(series.items()):
-        ax = fig.add_subplot(1, len(series), i + 1)
-        ax.plot(range(1, len(values) + 1), values)
-        ax.set_title(f"stage {stage}")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("logged point (every log_interval steps)")
-        ax.set_ylabel("loss")
-    fig.savefig(png_path)
     return True

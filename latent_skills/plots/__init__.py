@@ -1,0 +1,26 @@
+"""The paper's figures as PNG files, also drawn by ``latent-skills plot ...``.
+
+- :func:`plot_latents_by_horizon` — encoder latents across horizons H (paper Fig. 2)
+- :func:`plot_prior_samples` — ground truth vs diffusion prior vs Gaussian prior latents (Fig. 3)
+- :func:`plot_world_model` — LDCP's predicted skill end states on the maze (Fig. 5)
+- :func:`plot_learning_curves` — one panel per training stage from the logger's ``progress.csv``
+
+matplotlib is needed to draw (``pip install "latent-skills[plot]"``); importing this module does not
+import it. Figures are drawn on their own Agg canvas: pyplot's global state is never touched.
+"""
+
+from .curves import find_progress_csv, plot_learning_curves, read_stage_series
+from .latents import plot_latents_by_horizon, plot_prior_samples
+from .pca import PCA
+from .world_model import draw_maze, plot_world_model
+
+__all__ = [
+    "PCA",
+    "draw_maze",
+    "find_progress_csv",
+    "plot_latents_by_horizon",
+    "plot_learning_curves",
+    "plot_prior_samples",
+    "plot_world_model",
+    "read_stage_series",
+]
