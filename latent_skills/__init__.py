@@ -1,15 +1,36 @@
 """latent-skills: temporally-abstract skills from offline RL datasets with latent diffusion priors."""
 
-from latent_skills.agents import LDCQ, LatentSkillAgent, TrainingDivergedError, load_agent
-from latent_skills.config import AgentConfig, ConfigError, LDCQConfig
+from latent_skills.agents import (
+    BCQH,
+    LDCP,
+    LDCQ,
+    LatentDiffuser,
+    LatentSkillAgent,
+    TrainingDivergedError,
+    load_agent,
+)
+from latent_skills.config import (
+    AgentConfig,
+    BCQHConfig,
+    ConfigError,
+    LatentDiffuserConfig,
+    LDCPConfig,
+    LDCQConfig,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "BCQH",
+    "LDCP",
     "LDCQ",
     "AgentConfig",
+    "BCQHConfig",
     "ConfigError",
+    "LDCPConfig",
     "LDCQConfig",
+    "LatentDiffuser",
+    "LatentDiffuserConfig",
     "LatentSkillAgent",
     "TrainingDivergedError",
     "__version__",

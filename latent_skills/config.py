@@ -237,6 +237,146 @@ AgentConfig.PRESETS = {"paper": {}, "quick": quick_preset(AgentConfig)}
 LDCQConfig.PRESETS = {"paper": {}, "quick": quick_preset(LDCQConfig)}
 
 # ---- variant configs (LDGC, LDCP, BCQH, LatentDiffuser): one dataclass each, above this line's end marker ----
+@dataclass
+class LDGCConfig(AgentConfig):
+    """LDGC: the prior p(z | s0, goal) learns from hindsight goals; no Q-function."""
+
+    # Classifier-free guidance toward the goal: w > 1 sharpens p(z | s, g) beyond the conditional
+    # (open-map toy of tests/test_ldgc.py: success 0.1 at w 0, 0.6 at w 1, 0.8-0.95 at w 2).
+    guidance: float = 2.0
+    # acting takes the medoid of this many guided samples: one fixed-noise sample (deterministic=True)
+    # can sit in a tail of p(z | s, g) at every choice; the medoid of a few is a typical latent
+    act_candidates: int = 16
+    # k (steps from s0 to its hindsight goal) ~ Geometric with mean hindsight_horizons · H, clipped at
+    # the episode's last state: mostly goals the next few skills reach, with a tail of far ones.
+    hindsight_horizons: float = 4.0
+
+    STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior")
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.hindsight_horizons * self.horizon >= 1.0:
+            raise ConfigError(
+                f"hindsight_horizons · horizon must be ≥ 1 step, got {self.hindsight_horizons} · {self.horizon}"
+            )
+
+
+LDGCConfig.PRESETS = {"paper": {}, "quick": quick_preset(LDGCConfig)}
+
+
+@dataclass
+class LDCPConfig(AgentConfig):
+    """LDCP adds stage 3, a temporally abstract world model p(s_{t+H} | s_t, z), and plans with it:
+    ``plan_candidates`` prior samples per state, searched ``plan_depth`` skills deep."""
+
+    # The paper (appendix B) gives no world-model sizes: an MLP as wide as the critics, trained as
+    # long as the skill VAE.
+    dynamics_widths: tuple[int, ...] = (256, 256, 256)
+    dynamics_lr: float = 3e-4
+    dynamics_batch_size: int = 256
+    dynamics_steps: int = 100_000
+    # n and d: the paper plans at depth 2 (H = 30 → 60 steps ahead) and does not state n; the tree
+    # has n^d leaves per state, so n is kept below LDCQ's 500 candidates.
+    plan_candidates: int = 64
+    plan_depth: int = 2
+
+    STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior", "dynamics")
+    ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS + ("plan_candidates", "plan_depth")
+    MAX_PLAN_LEAVES: ClassVar[int] = 1_000_000
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("plan_candidates", "plan_depth"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not self.dynamics_widths or min(self.dynamics_widths) <= 0:
+            raise ConfigError(f"dynamics_widths must be positive widths, got {self.dynamics_widths!r}")
+        leaves = self.plan_candidates**self.plan_depth
+        if leaves > self.MAX_PLAN_LEAVES:
+            raise ConfigError(
+                f"plan_candidates ** plan_depth = {leaves} plan leaves per state (limit "
+                f"{self.MAX_PLAN_LEAVES}); lower plan_candidates or plan_depth"
+            )
+
+
+# quick plans one skill deep: a briefly trained world model compounds its error from predicted
+# states (UMaze, shortened quick run: depth 1 scored 103 and 83, depth 2 66 and 59; see the README)
+LDCPConfig.PRESETS = {
+    "paper": {},
+    "quick": quick_preset(
+        LDCPConfig,
+        dynamics_widths=(128, 128),
+        dynamics_lr=1e-3,
+        dynamics_steps=3000,
+        plan_candidates=16,
+        plan_depth=1,
+    ),
+}
+
+
+@dataclass
+class BCQHConfig(LDCQConfig):
+    """BCQ-H (paper §5.3): LDCQ's Q-learning with candidates from the skill VAE's Gaussian prior
+    p(z | s0) instead of the diffusion prior, so there is no prior stage (its fields are unused)."""
+
+    STAGES: ClassVar[tuple[str, ...]] = ("skills", "q")
+
+
+BCQHConfig.PRESETS = {"paper": {}, "quick": quick_preset(BCQHConfig)}
+
+
+@dataclass
+class LatentDiffuserConfig(LDCQConfig):
+    """LatentDiffuser adds stage 4, a time-dependent energy model trained by contrastive energy
+    prediction, and samples latents from p(z | s) · exp(β Q(s, z)) by energy-guided diffusion.
+
+    The paper text here (papers/001) gives no numbers for the energy model; these are the defaults of
+    QGPO (Lu et al. 2023), whose contrastive energy prediction it uses: β = 3, K = 16 support samples
+    per state (32 on AntMaze), lr 3e-4, batch 256, four 256-wide SiLU layers, 100 epochs of 10k steps,
+    guidance scale 1.
+    """
+
+    energy_beta: float = 3.0  # β: inverse temperature of exp(β Q) (0: the prior itself)
+    energy_samples: int = 16  # K prior samples per state in the contrastive loss
+    energy_lr: float = 3e-4
+    energy_batch_size: int = 256  # states per batch (each with its K samples)
+    energy_steps: int = 1_000_000
+    energy_widths: tuple[int, ...] = (256, 256, 256, 256)
+    energy_guidance: float = 1.0  # s: the score gets s · ∇f (0: LDCQ's unguided candidates)
+    # The paper executes one sample of the guided prior; more candidates take the argmax of Q.
+    act_candidates: int = 1
+
+    STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior", "q", "energy")
+    ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS + ("energy_guidance",)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.energy_samples < 2:
+            raise ConfigError(
+                f"energy_samples must be ≥ 2 (the loss contrasts samples), got {self.energy_samples}"
+            )
+        if not 0.0 <= self.energy_beta < float("inf"):
+            raise ConfigError(f"energy_beta must be a finite number ≥ 0, got {self.energy_beta}")
+        if not 0.0 <= self.energy_guidance < float("inf"):
+            raise ConfigError(
+                f"energy_guidance must be a finite number ≥ 0 (0 turns it off), got {self.energy_guidance}"
+            )
+        if not self.energy_widths or min(self.energy_widths) <= 0:
+            raise ConfigError(f"energy_widths must be positive widths, got {self.energy_widths!r}")
+
+
+# quick: LDCQ's argmax over 500 candidates, now guided ones, and an energy model sized like its critic
+LatentDiffuserConfig.PRESETS = {
+    "paper": {},
+    "quick": quick_preset(
+        LatentDiffuserConfig,
+        act_candidates=500,
+        energy_widths=(128, 128),
+        energy_lr=1e-3,
+        energy_steps=3000,
+    ),
+}
+
 # ---- end of variant configs ----
 
 __all__ = ["ACTING_FIELDS", "CANDIDATE_SOURCES", "SOLVERS", "AgentConfig", "ConfigError", "LDCQConfig"]

@@ -1,9 +1,20 @@
 """Agents that learn latent skills from offline data and act with them."""
 
 from .base import LatentSkillAgent, TrainingDivergedError
+from .bcqh import BCQH
+from .latent_diffuser import LatentDiffuser
+from .ldcp import LDCP
 from .ldcq import LDCQ
 
-__all__ = ["LDCQ", "LatentSkillAgent", "TrainingDivergedError", "load_agent"]
+__all__ = [
+    "BCQH",
+    "LDCP",
+    "LDCQ",
+    "LatentDiffuser",
+    "LatentSkillAgent",
+    "TrainingDivergedError",
+    "load_agent",
+]
 
 
 def load_agent(path_or_repo_id: str, device: str = "auto", **hub_kwargs) -> LatentSkillAgent:

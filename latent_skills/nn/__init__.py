@@ -2,6 +2,8 @@
 
 from .critics import TwinCritic, polyak_update, q_candidates
 from .denoiser import LatentDenoiser
+from .dynamics import SkillWorldModel
+from .energy import LatentEnergyModel, contrastive_energy_loss
 from .normalization import MIN_STD, StateNormalizer
 from .skill_vae import AutoregressiveDecoder, GaussianPrior, SkillEncoder, SkillVAE
 
@@ -10,10 +12,13 @@ __all__ = [
     "AutoregressiveDecoder",
     "GaussianPrior",
     "LatentDenoiser",
+    "LatentEnergyModel",
     "SkillEncoder",
     "SkillVAE",
+    "SkillWorldModel",
     "StateNormalizer",
     "TwinCritic",
+    "contrastive_energy_loss",
     "polyak_update",
     "q_candidates",
 ]

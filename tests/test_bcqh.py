@@ -1,0 +1,123 @@
+"""BCQH: LDCQ's Q-learning with candidates from the skill VAE's Gaussian prior, no diffusion stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from agent_helpers import CHAIN_ACT, CHAIN_LENGTH, CHAIN_OBS, TINY, chain_buffers
+from conftest import write_dataset
+
+from latent_skills import LDCQ, LatentSkillAgent
+from latent_skills.agents.bcqh import BCQH
+
+GAMMA = 0.9
+SETTINGS = {
+    **TINY,
+    "horizon": 2,
+    "gamma": GAMMA,
+    "skills_steps": 200,  # the Gaussian prior must fit the posteriors: its candidates are the Q targets
+    "q_steps": 800,
+    "q_polyak": 0.9,
+    "q_batch_size": 64,
+}
+STATES = np.arange(CHAIN_LENGTH, dtype=np.float32)[:, None]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("minari")))
+        yield write_dataset(
+            "test/chain/right-v0", chain_buffers(), observation_space=CHAIN_OBS, action_space=CHAIN_ACT
+        )
+
+
+@pytest.fixture(scope="module")
+def trained(chain):
+    return BCQH.from_dataset(chain, **SETTINGS).learn()
+
+
+def test_q_learning_with_gaussian_candidates_reaches_the_true_values(trained):
+    assert trained.config.STAGES == ("skills", "q")
+    assert trained.stages_completed == ["skills", "q"]
+    assert "denoiser" not in trained.modules() and "latent_norm" not in trained.modules()
+    latents = torch.as_tensor(trained.sample_latents(STATES, 4, seed=0))
+    with torch.no_grad():
+        q = trained.critic.min_q(torch.as_tensor(STATES)[:, None].expand(-1, 4, -1), latents).numpy()
+    truth = GAMMA ** (CHAIN_LENGTH - 1 - np.arange(CHAIN_LENGTH))
+    np.testing.assert_allclose(q.mean(1), truth, atol=0.06)
+
+
+def test_bcqhs_candidates_come_from_the_gaussian(trained, monkeypatch):
+    """Every candidate source — the Q target's bank, acting, sample_latents — draws p(z | s0)."""
+    # samples follow the prior's mean and std at each state
+    z = trained.sample_latents(STATES[:3], 4000, seed=1)
+    with torch.no_grad():
+        mean, std = trained.vae.prior_params(torch.as_tensor(STATES[:3]))
+    np.testing.assert_allclose(z.mean(1), mean.numpy(), atol=4 * std.max().item() / np.sqrt(4000) + 1e-4)
+    np.testing.assert_allclose(z.std(1), std.numpy(), rtol=0.1)
+
+    # move the Gaussian far from anything the diffusion prior could give; forbid the denoiser
+    def no_diffusion(*args, **kwargs):
+        raise AssertionError("BCQH called the diffusion denoiser")
+
+    monkeypatch.setattr(trained.denoiser, "forward", no_diffusion)
+    head = trained.vae.prior
+    saved = {name: trained.modules()[name].state_dict() for name in ("vae", "critic", "critic_target")}
+    saved = {name: {k: v.clone() for k, v in state.items()} for name, state in saved.items()}
+    try:
+        with torch.no_grad():
+            head.mean_head.weight.zero_()
+            head.mean_head.bias.fill_(50.0)
+            head.std_head.weight.zero_()
+            head.std_head.bias.fill_(-20.0)  # softplus → std ≈ 1e-4
+        np.testing.assert_allclose(trained.sample_latents(STATES, 3, seed=0), 50.0, atol=1e-2)
+        _, (chosen, _) = trained.predict(STATES, deterministic=True)
+        np.testing.assert_allclose(chosen, 50.0, atol=1e-2)
+        _, (chosen, _) = trained.predict(STATES)
+        np.testing.assert_allclose(chosen, 50.0, atol=1e-2)
+        bank = trained.build_bank(progress_bar=False)
+        np.testing.assert_allclose(bank.values.astype(np.float32), 50.0, atol=0.05)
+        trained.learn(stages=["q"], total_timesteps=2)  # the Q stage's targets: its bank, as above
+        np.testing.assert_allclose(trained.data.extras["bank"].values.astype(np.float32), 50.0, atol=0.05)
+    finally:
+        for name, state in saved.items():
+            trained.modules()[name].load_state_dict(state)
+    with pytest.raises(ValueError, match="Gaussian prior"):
+        trained.sample_latents(STATES, 2, solver="ddim")
+
+
+def test_online_candidates_and_deterministic_acting(chain):
+    agent = BCQH.from_dataset(chain, **{**TINY, "horizon": 2, "candidate_source": "online", "q_steps": 20})
+    agent.learn()
+    assert agent.data.extras["bank"] is None
+    twin = np.repeat(STATES[4:5], 2, axis=0)
+    actions, (z, _) = agent.predict(twin, deterministic=True)
+    np.testing.assert_array_equal(actions[0], actions[1])
+    np.testing.assert_array_equal(z, agent.predict(twin, deterministic=True)[1][0])
+
+
+def test_save_load_keeps_no_denoiser(trained, tmp_path):
+    folder = trained.save(tmp_path / "bcqh")
+    loaded = LatentSkillAgent.load(folder)
+    assert type(loaded) is BCQH and loaded.stages_completed == ["skills", "q"]
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        prefixes = {key.split(".", 1)[0] for key in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+    assert prefixes == {"vae", "critic", "critic_target"}
+    a1, _ = trained.predict(STATES, deterministic=True)
+    a2, _ = loaded.predict(STATES, deterministic=True)
+    np.testing.assert_array_equal(a1, a2)
+
+
+def test_reuses_ldcqs_skills_but_has_no_prior_to_share(chain):
+    ldcq = LDCQ.from_dataset(chain, **{**TINY, "horizon": 2, "prior_steps": 5, "q_steps": 5}).learn()
+    agent = BCQH.from_dataset(chain, **{**TINY, "horizon": 2, "seed": 1}).reuse_stages(ldcq)
+    for key, value in ldcq.vae.state_dict().items():
+        assert torch.equal(value, agent.vae.state_dict()[key]), key
+    with pytest.raises(ValueError, match="stage 'prior' is not shared"):
+        agent.reuse_stages(ldcq, ["prior"])
+    agent.learn(stages=["q"])
+    assert agent.stages_completed == ["skills", "q"]
