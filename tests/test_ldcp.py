@@ -10,7 +10,7 @@ from conftest import write_dataset
 
 from latent_skills.agents.ldcp import LDCP
 from latent_skills.agents.ldcq import LDCQ
-from latent_skills.config import ConfigError, LDCPConfig
+from latent_skills.config import QUICK, ConfigError, LDCPConfig
 from latent_skills.data.makers import collect_pointmaze
 
 SETTINGS = {
@@ -213,7 +213,7 @@ def test_save_load_round_trip_acts_identically(run, tmp_path):
 def test_config_presets_and_errors(run):
     quick = LDCPConfig.from_preset("quick")
     assert (quick.dynamics_steps, quick.plan_candidates, quick.plan_depth) == (3000, 16, 1)
-    assert quick.exec_horizon == 15  # the shared quick values apply too
+    assert quick.exec_horizon == QUICK["exec_horizon"]  # the shared quick values apply too
     assert LDCPConfig.from_preset("paper").stage_steps() == {
         "skills": 100_000,
         "prior": 300_000,
