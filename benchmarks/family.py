@@ -11,7 +11,8 @@ Gaussian-prior candidates, LatentDiffuser its energy model (reusing prior and Q)
 `train_s` counts its own stages plus the shared ones it reused, i.e. what training it alone would cost.
 BC is trained for a fixed wall-clock budget (--bc-seconds).
 
-Each (maze, seed) writes benchmarks/results/family/{maze}-seed{seed}.json. The dataset is made once per
+Each (maze, seed) writes benchmarks/results/family/{maze}-seed{seed}.json (a run with --agents
+updates only those agents' entries) and keeps LDCQ's checkpoint in runs/family/ for later runs. The dataset is made once per
 maze with `collect_pointmaze(maze, steps=100_000, seed=0)` into MINARI_DATASETS_PATH (a temporary
 folder unless set).
 """
@@ -31,6 +32,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 OUT = HERE / "results" / "family"
+RUNS = Path("runs") / "family"
 AGENTS = ("LDCQ", "LDGC", "LDCP", "BCQH", "LatentDiffuser")
 # stages each variant copies from the seed's LDCQ (which trains skills, prior, q)
 REUSED = {
@@ -74,31 +76,42 @@ def train_and_evaluate(
     return agent, summary
 
 
-def run(maze: str, seed: int, steps: int, episodes: int, envs: int, bc_seconds: float) -> dict:
+def run(
+    maze: str, seed: int, steps: int, episodes: int, envs: int, bc_seconds: float, agents: list[str]
+) -> dict:
     from _machine import machine_info
     from bc_baseline import evaluate_bc, train_bc
 
+    from latent_skills import LDCQ
     from latent_skills.data.loading import is_local
     from latent_skills.data.makers import collect_pointmaze, default_dataset_id
 
     dataset_id = default_dataset_id(maze)
     if not is_local(dataset_id):
         collect_pointmaze(maze, steps=steps, seed=0, progress=False)
-    results: dict[str, dict] = {}
+    path = OUT / f"{maze}-seed{seed}.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    results: dict[str, dict] = previous.get("agents", {})
+    # LDCQ's checkpoint is kept so that a later run (e.g. --agents LDGC) can reuse its stages
+    ldcq_folder = RUNS / f"{maze}-seed{seed}-ldcq"
     ldcq: dict[str, Any] = {}
-    for name in AGENTS:
+    if "LDCQ" not in agents and "LDCQ" in results and (ldcq_folder / "config.json").exists():
+        ldcq = {"agent": LDCQ.load(ldcq_folder), "stage_s": results["LDCQ"]["stage_s"]}
+    for name in [a for a in AGENTS if a in agents or (a == "LDCQ" and not ldcq)]:
         agent, summary = train_and_evaluate(name, dataset_id, seed, ldcq, episodes, envs)
         if name == "LDCQ":
             ldcq = {"agent": agent, "stage_s": summary["stage_s"]}
+            agent.save(ldcq_folder)
         results[name] = summary
         print(
             f"{maze} seed {seed} {name}: score {summary['normalized_score']:.1f} "
             f"success {summary['success_rate']:.2f} train {summary['train_s']:.0f}s",
             flush=True,
         )
-    bc, bc_train = train_bc(dataset_id, seconds=bc_seconds, seed=seed)
-    bc_eval = evaluate_bc(bc, n_episodes=episodes, n_envs=envs, seed=0)
-    results["BC"] = {**{k: bc_eval[k] for k in KEEP}, **bc_train, "train_s": bc_train["train_seconds"]}
+    if "BC" in agents:
+        bc, bc_train = train_bc(dataset_id, seconds=bc_seconds, seed=seed)
+        bc_eval = evaluate_bc(bc, n_episodes=episodes, n_envs=envs, seed=0)
+        results["BC"] = {**{k: bc_eval[k] for k in KEEP}, **bc_train, "train_s": bc_train["train_seconds"]}
     return {
         "benchmark": "agent family, quick preset",
         "command": f"python benchmarks/family.py --maze {maze} --seeds {seed}",
@@ -122,12 +135,15 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--envs", type=int, default=10)
     parser.add_argument("--bc-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--agents", nargs="+", default=[*AGENTS, "BC"], choices=[*AGENTS, "BC"], help="A subset to (re)run."
+    )
     args = parser.parse_args()
     if "MINARI_DATASETS_PATH" not in os.environ:
         os.environ["MINARI_DATASETS_PATH"] = tempfile.mkdtemp(prefix="latent-skills-bench-")
     OUT.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        result = run(args.maze, seed, args.steps, args.episodes, args.envs, args.bc_seconds)
+        result = run(args.maze, seed, args.steps, args.episodes, args.envs, args.bc_seconds, args.agents)
         (OUT / f"{args.maze}-seed{seed}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
