@@ -4,6 +4,7 @@ from latent_skills.agents import (
     BCQH,
     LDCP,
     LDCQ,
+    LDGC,
     LatentDiffuser,
     LatentSkillAgent,
     TrainingDivergedError,
@@ -16,6 +17,7 @@ from latent_skills.config import (
     LatentDiffuserConfig,
     LDCPConfig,
     LDCQConfig,
+    LDGCConfig,
 )
 
 __version__ = "0.1.0.dev0"
@@ -24,11 +26,13 @@ __all__ = [
     "BCQH",
     "LDCP",
     "LDCQ",
+    "LDGC",
     "AgentConfig",
     "BCQHConfig",
     "ConfigError",
     "LDCPConfig",
     "LDCQConfig",
+    "LDGCConfig",
     "LatentDiffuser",
     "LatentDiffuserConfig",
     "LatentSkillAgent",

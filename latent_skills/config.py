@@ -238,20 +238,22 @@ def quick_preset(config_class: type[AgentConfig], **extra: Any) -> dict[str, Any
 AgentConfig.PRESETS = {"paper": {}, "quick": quick_preset(AgentConfig)}
 LDCQConfig.PRESETS = {"paper": {}, "quick": quick_preset(LDCQConfig)}
 
+
 # ---- variant configs (LDGC, LDCP, BCQH, LatentDiffuser): one dataclass each, above this line's end marker ----
 @dataclass
 class LDGCConfig(AgentConfig):
     """LDGC: the prior p(z | s0, goal) learns from hindsight goals; no Q-function."""
 
     # Classifier-free guidance toward the goal: w > 1 sharpens p(z | s, g) beyond the conditional.
-    # PointMaze UMaze, quick preset, 20 episodes: score 29 at w 1, 48 at w 2, 45 at w 3 (w 0: -14).
+    # PointMaze UMaze, quick preset, 20 episodes: score 27 at w 1, 49 at w 2, 48 at w 3 (w 0: -14).
     guidance: float = 2.0
     # Acting takes the medoid of this many guided samples: one fixed-noise sample (deterministic=True)
     # can sit in a tail of p(z | s, g) at every choice (a toy seed: success 0.10 → 0.85 with 16).
     act_candidates: int = 16
     # k (steps from s0 to its hindsight goal) ~ Geometric with mean hindsight_horizons · H, clipped at
     # the episode's last state: mostly goals the next few skills reach, with a tail of far ones; unlike
-    # uniform-over-the-rest, it does not depend on episode length. UMaze: 35 / 48 / 40 at 1 / 4 / 10.
+    # uniform-over-the-rest, it does not depend on episode length. UMaze: 35 / 48 / 40 at 1 / 4 / 10
+    # (exec_horizon 15, w 2).
     hindsight_horizons: float = 4.0
 
     STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior")
@@ -382,4 +384,17 @@ LatentDiffuserConfig.PRESETS = {
 
 # ---- end of variant configs ----
 
-__all__ = ["ACTING_FIELDS", "CANDIDATE_SOURCES", "SOLVERS", "AgentConfig", "ConfigError", "LDCQConfig"]
+__all__ = [
+    "ACTING_FIELDS",
+    "CANDIDATE_SOURCES",
+    "QUICK",
+    "SOLVERS",
+    "AgentConfig",
+    "BCQHConfig",
+    "ConfigError",
+    "LDCPConfig",
+    "LDCQConfig",
+    "LDGCConfig",
+    "LatentDiffuserConfig",
+    "quick_preset",
+]

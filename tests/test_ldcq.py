@@ -226,7 +226,9 @@ def test_reuse_stages_copies_the_trained_skills(umaze):
         target.reuse_stages(source, ["skills", "prior"])
     target.reuse_stages(source)
     assert target.stages_completed == ["skills"]
-    for (name, ours), theirs in zip(target.vae.state_dict().items(), source.vae.state_dict().values()):
+    for (name, ours), theirs in zip(
+        target.vae.state_dict().items(), source.vae.state_dict().values(), strict=True
+    ):
         assert torch.equal(ours, theirs), name
     target.learn(stages=["prior", "q"])
     assert target.stages_completed == ["skills", "prior", "q"]

@@ -5,11 +5,13 @@ from .bcqh import BCQH
 from .latent_diffuser import LatentDiffuser
 from .ldcp import LDCP
 from .ldcq import LDCQ
+from .ldgc import LDGC
 
 __all__ = [
     "BCQH",
     "LDCP",
     "LDCQ",
+    "LDGC",
     "LatentDiffuser",
     "LatentSkillAgent",
     "TrainingDivergedError",

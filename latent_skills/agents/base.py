@@ -166,6 +166,8 @@ class LatentSkillAgent:
         "skills": ("vae",),
         "prior": ("latent_norm", "denoiser"),
     }
+    # What the prior conditions on: a prior is shared only between agents that agree.
+    PRIOR_CONDITION: ClassVar[str] = "state"
     # Config fields that shape those modules: they must agree between source and target.
     STAGE_FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
         "skills": ("horizon", "latent_dim", "vae_hidden", "vae_gru_layers", "gamma"),
@@ -186,6 +188,11 @@ class LatentSkillAgent:
             if stage not in self.STAGE_MODULES or stage not in source.config.STAGES:
                 raise ValueError(
                     f"stage {stage!r} is not shared by {type(self).__name__} and {type(source).__name__}"
+                )
+            if stage == "prior" and self.PRIOR_CONDITION != source.PRIOR_CONDITION:
+                raise ValueError(
+                    f"stage 'prior': {type(source).__name__}'s prior conditions on {source.PRIOR_CONDITION}, "
+                    f"{type(self).__name__}'s on {self.PRIOR_CONDITION}: reuse only 'skills' and train the prior"
                 )
             if stage not in source.stages_completed:
                 raise ValueError(f"{type(source).__name__} has not trained stage {stage!r}")

@@ -112,6 +112,12 @@ class SkillWindows:
             self.episodes.observations, self.states.starts, np.zeros_like(self.lengths), None
         )
 
+    def future_rows(self, index: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Rows of ``episodes.observations`` ``steps`` (≥ 0) after the first state of windows ``index``,
+        clipped to each episode's final observation: s_{t+k} never leaves its episode (hindsight goals)."""
+        remaining = self.episodes.lengths[self.episode_index[index]] - self.step_in_episode[index]
+        return self.states.starts[index] + np.minimum(steps, remaining)
+
     @classmethod
     def from_minari(
         cls, dataset: minari.MinariDataset | EpisodeArrays, horizon: int, gamma: float
