@@ -139,11 +139,18 @@ def test_learning_curves_one_panel_per_stage(trained, tmp_path):
     run = trained["runs"] / "h5"
     series = read_stage_series(run / "logs" / "progress.csv")
     assert list(series) == ["skills", "prior", "dynamics"]
+    done = 0
     for stage, (x, y) in series.items():
-        assert len(y) == SETTINGS[f"{stage}_steps"] // LOG_INTERVAL and np.isfinite(y).all()
-        assert x.tolist() == list(range(1, len(y) + 1))  # no step column: the stage's logged points
+        n = SETTINGS[f"{stage}_steps"]
+        assert len(y) == n // LOG_INTERVAL and np.isfinite(y).all()
+        # the agent logs SB3's time/total_timesteps: each point sits at its gradient step
+        assert x.tolist() == [done + LOG_INTERVAL * (i + 1) for i in range(len(y))]
+        done += n
     assert png_size(plot_learning_curves(run, tmp_path / "curves.png")) == (1200, 300)
-    # a log with SB3's step column is drawn against steps
+    # a log with SB3's step column is drawn against steps; without it, against the logged points
+    bare = tmp_path / "bare.csv"
+    bare.write_text("skills/loss\n2.0\n1.5\n")
+    assert read_stage_series(bare)["skills"][0].tolist() == [1, 2]
     csv = tmp_path / "progress.csv"
     csv.write_text("time/total_timesteps,skills/loss,prior/loss\n10,2.0,\n20,1.5,\n30,,0.7\n")
     assert {k: v[0].tolist() for k, v in read_stage_series(csv).items()} == {

@@ -354,6 +354,7 @@ class LatentSkillAgent:
                     for key, value in running.items():
                         self.logger.record(f"{name}/{key}", value / count)
                     self.logger.record("time/steps_per_s", (step + 1) / (time.perf_counter() - start))
+                    self.logger.record("time/total_timesteps", self.num_timesteps)  # SB3's key: curves' x
                     self.logger.dump(self.num_timesteps)
                     bar.set_postfix({k: f"{v / count:.4g}" for k, v in running.items()})
                     running.clear()

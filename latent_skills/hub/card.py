@@ -173,15 +173,19 @@ def _body(
     return "\n".join(lines)
 
 
+def _acting_settings(config: Any) -> str:
+    """The agent's acting fields (each variant has its own: candidates, plan depth, guidance, ...)."""
+    return ", ".join(f"`{name}={getattr(config, name)}`" for name in config.ACTING)
+
+
 def _evaluation_section(agent: Any, results: dict[str, Any] | None) -> list[str]:
     config = agent.config
     if results is None:
         return [
             "## Evaluation",
             "",
-            "Not evaluated when pushed; the command above evaluates it. The agent acts with the "
-            f"`{config.sampler}` sampler ({config.sampler_steps} steps), {config.act_candidates} candidate "
-            f"skills per choice, replanning every {config.replan_every} steps.",
+            "Not evaluated when pushed; the command above evaluates it. The agent acts with "
+            f"{_acting_settings(config)}, replanning every {config.replan_every} steps.",
             "",
         ]
     score, success = results.get("normalized_score"), results.get("success_rate")
@@ -196,7 +200,7 @@ def _evaluation_section(agent: Any, results: dict[str, Any] | None) -> list[str]
         ("seed", str(results.get("seed"))),
         ("deterministic", str(results.get("deterministic"))),
         ("latent sampler", solver),
-        ("candidate skills per choice", str(config.act_candidates)),
+        ("acting settings", _acting_settings(config)),
         (
             "replanning interval",
             f"{results.get('exec_horizon', config.replan_every)} steps (H = {config.horizon})",
