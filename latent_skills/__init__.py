@@ -19,6 +19,7 @@ from latent_skills.config import (
     LDCQConfig,
     LDGCConfig,
 )
+from latent_skills.envs import SkillEnv, latent_bounds
 
 __version__ = "0.1.0.dev0"
 
@@ -36,7 +37,9 @@ __all__ = [
     "LatentDiffuser",
     "LatentDiffuserConfig",
     "LatentSkillAgent",
+    "SkillEnv",
     "TrainingDivergedError",
     "__version__",
+    "latent_bounds",
     "load_agent",
 ]

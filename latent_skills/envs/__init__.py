@@ -1,5 +1,6 @@
-"""Environments: evaluation over gymnasium vector envs and score normalisation."""
+"""Environments: evaluation over gymnasium vector envs, score normalisation, skills as actions."""
 
 from .evaluation import evaluate_policy_vec, normalized_score
+from .skill_env import SkillEnv, latent_bounds
 
-__all__ = ["evaluate_policy_vec", "normalized_score"]
+__all__ = ["SkillEnv", "evaluate_policy_vec", "latent_bounds", "normalized_score"]
