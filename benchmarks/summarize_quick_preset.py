@@ -16,9 +16,10 @@ def main() -> None:
     runs: dict[str, list[dict]] = {}
     for path in sorted(RESULTS.glob("*-seed*.json")):
         run = json.loads(path.read_text())
-        runs.setdefault(run["maze"], []).append(run)
+        # results taken with different replanning intervals are summarised apart
+        runs.setdefault(f"{run['maze']}, replan {run['config']['exec_horizon']}", []).append(run)
     print(
-        "| maze | seeds | LDCQ quick: normalized score | BC, same data and wall time | LDCQ success | train s | end-to-end s |"
+        "| maze, replanning | seeds | LDCQ quick: normalized score | BC, same data and wall time | LDCQ success | train s | end-to-end s |"
     )
     print("|---|---|---|---|---|---|---|")
     for maze, items in runs.items():
