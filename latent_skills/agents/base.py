@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from latent_skills.config import AgentConfig, ConfigError
 from latent_skills.data import EpisodeArrays, SkillWindows, load_dataset
 from latent_skills.diffusion import DiffusionSchedule, diffusion_loss, sample
+from latent_skills.diffusion.sampling import EnergyGuidance
 from latent_skills.envs import evaluate_policy_vec
 from latent_skills.hub.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from latent_skills.hub.checkpoint import split_state as _split_state
@@ -478,8 +479,10 @@ class LatentSkillAgent:
         guidance: float | None = None,
         generator: torch.Generator | None = None,
         shared_noise: bool = False,
+        energy_guidance: EnergyGuidance | None = None,
     ) -> torch.Tensor:
-        """``n`` latents per conditioning row from the diffusion prior, ``(B, n, D)``, unstandardised."""
+        """``n`` latents per conditioning row from the diffusion prior, ``(B, n, D)``, unstandardised
+        (tilted by ``energy_guidance``'s score correction where given: LatentDiffuser)."""
         c = self.config
         solver = solver or c.sampler
         z = sample(
@@ -493,6 +496,7 @@ class LatentSkillAgent:
             extra_steps=c.ddpm_extra_steps if solver == "ddpm" else 0,
             generator=generator if generator is not None else self._act_generator,
             shared_noise=shared_noise,
+            energy_guidance=energy_guidance,
         )
         return self.latent_norm.inverse(z)
 

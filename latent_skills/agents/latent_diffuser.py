@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from latent_skills.config import LatentDiffuserConfig
-from latent_skills.diffusion import DiffusionSchedule, sample
+from latent_skills.diffusion import DiffusionSchedule
 from latent_skills.nn import LatentEnergyModel, contrastive_energy_loss, q_candidates
 
 from .base import Stage
@@ -68,32 +68,16 @@ class LatentDiffuser(LDCQ):
     ) -> torch.Tensor:
         """LDCQ's prior samples, tilted toward high Q by ``energy_guidance`` (0: unguided, as the
         candidate bank and the energy stage's support samples are)."""
-        if energy_guidance == 0.0:
-            return super()._sample_prior(
-                cond,
-                n,
-                solver=solver,
-                steps=steps,
-                guidance=guidance,
-                generator=generator,
-                shared_noise=shared_noise,
-            )
-        c = self.config
-        solver = solver or c.sampler
-        z = sample(
-            self.denoiser,
-            self.schedule,
+        return super()._sample_prior(
             cond,
             n,
             solver=solver,
-            steps=None if solver == "ddpm" else (steps or c.sampler_steps),
-            guidance=c.guidance if guidance is None else guidance,
-            extra_steps=c.ddpm_extra_steps if solver == "ddpm" else 0,
-            generator=generator if generator is not None else self._act_generator,
+            steps=steps,
+            guidance=guidance,
+            generator=generator,
             shared_noise=shared_noise,
-            energy_guidance=self.energy.guidance(energy_guidance),
+            energy_guidance=self.energy.guidance(energy_guidance) if energy_guidance != 0.0 else None,
         )
-        return self.latent_norm.inverse(z)
 
     def sample_latents(
         self,
