@@ -64,3 +64,29 @@ def test_summary_without_reference_scores(box_dataset):
     assert summary["episodes"] == 7 and summary["steps"] == box_dataset.total_steps
     assert summary["flat_state_dim"] == 3
     assert reference_scores(box_dataset) is None and summary["ref_min_score"] is None
+
+
+def test_stale_first_goals_are_repaired_and_moving_goals_left_alone():
+    from gymnasium import spaces
+
+    from latent_skills.data import ObservationFlattener
+    from latent_skills.data.episodes import repair_stale_first_goals
+
+    box = spaces.Box(-10, 10, (1,))
+    flattener = ObservationFlattener.from_space(spaces.Dict({"observation": box, "desired_goal": box}))
+    goal = flattener.slice_of("desired_goal").start
+    # episode 0: stale first goal; 1: constant goal; 2: goal moves later on; 3: one step, stale
+    goals = [[5, 1, 1, 1], [2, 2, 2], [7, 3, 4, 4], [9, 6]]
+    lengths = np.array([len(g) - 1 for g in goals])
+    observations = np.zeros((sum(len(g) for g in goals), 2), np.float32)
+    observations[:, goal] = np.concatenate(goals)
+    observations[:, 1 - goal] = np.arange(len(observations))
+    offsets = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
+    repaired = observations.copy()
+    assert repair_stale_first_goals(repaired, offsets, lengths, flattener) == 2
+    expected = observations.copy()
+    expected[offsets[0], goal], expected[offsets[3], goal] = 1, 6
+    np.testing.assert_array_equal(repaired, expected)
+    # data without a desired goal is never touched
+    plain = ObservationFlattener.from_space(spaces.Box(-1, 1, (2,)))
+    assert repair_stale_first_goals(observations.copy(), offsets, lengths, plain) == 0

@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from gymnasium.envs.registration import EnvSpec
 
+from latent_skills.agents.hindsight import HindsightRelabeler, env_goal_reward
+from latent_skills.agents.spec import AgentSpec
+from latent_skills.data import EpisodeArrays, SkillWindows
 from latent_skills.data.makers import (
     MAZES,
     GridPlanner,
@@ -66,6 +69,27 @@ def test_episodes_chain_without_reset(umaze):
         dg = ep.observations["desired_goal"]
         assert np.all(dg[1:] == dg[1])
         assert not np.array_equal(dg[0], dg[1])
+
+
+def test_loading_gives_each_episode_the_goal_its_rewards_use(umaze):
+    ds, episodes = umaze
+    arrays = EpisodeArrays.from_minari(ds)
+    # every episode but the first (which starts at a reset) began with the previous goal
+    assert arrays.stale_goals_repaired == len(episodes) - 1
+    goal = arrays.flattener.slice_of("desired_goal")
+    for e, ep in enumerate(episodes):
+        rows = arrays.observations[arrays.obs_offsets[e] : arrays.obs_offsets[e] + len(ep.rewards) + 1]
+        np.testing.assert_array_equal(
+            rows[:, goal],
+            np.broadcast_to(ep.observations["desired_goal"][1].astype(np.float32), (len(rows), 2)),
+        )
+        # the rest of the observation is the data's, untouched
+        np.testing.assert_array_equal(rows[0, :4], ep.observations["observation"][0].astype(np.float32))
+    # so the env's own reward function, applied to the repaired goals, reproduces every window return
+    windows = SkillWindows.from_episodes(arrays, horizon=10, gamma=0.99)
+    spec = AgentSpec.from_dataset(ds)
+    relabeler = HindsightRelabeler(spec, windows, env_goal_reward(spec), mean_steps=10)
+    relabeler.check_rewards(n=len(windows))
 
 
 def test_observation_and_action_layout(umaze):

@@ -51,6 +51,7 @@ class EpisodeArrays:
     obs_offsets: np.ndarray  # (episodes,) int64
     step_offsets: np.ndarray  # (episodes,) int64
     flattener: ObservationFlattener
+    stale_goals_repaired: int = 0  # see repair_stale_first_goals
 
     @property
     def n_episodes(self) -> int:
@@ -113,6 +114,8 @@ class EpisodeArrays:
                 f"Dataset {dataset.spec.dataset_id} reports {n_steps} steps in {n_episodes} "
                 f"episodes but its episodes hold {step_at}; its metadata is inconsistent."
             )
+        offsets = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
+        repaired = repair_stale_first_goals(observations, offsets, lengths, flattener)
         arrays = cls(
             observations=observations,
             actions=actions,
@@ -120,9 +123,10 @@ class EpisodeArrays:
             terminations=terminations,
             truncations=truncations,
             lengths=lengths,
-            obs_offsets=np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64),
+            obs_offsets=offsets,
             step_offsets=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
             flattener=flattener,
+            stale_goals_repaired=repaired,
         )
         arrays.check_finite()
         return arrays
@@ -143,3 +147,31 @@ class EpisodeArrays:
                     f"Non-finite {name} in episode {episode} at step {row - offsets[episode]}: "
                     "filter or repair the dataset (e.g. minari's filter_episodes) before training."
                 )
+
+
+def repair_stale_first_goals(
+    observations: np.ndarray, obs_offsets: np.ndarray, lengths: np.ndarray, flattener: ObservationFlattener
+) -> int:
+    """Give each episode's first observation the goal the rest of the episode pursues; return how many
+    were changed (in place).
+
+    gymnasium-robotics' maze envs (PointMaze, AntMaze) return the observation of the step that reaches
+    the goal *before* they sample the next goal. A data stream cut into episodes at each success (the
+    D4RL/Minari procedure) therefore starts every episode with an observation that still holds the old,
+    just-reached goal, while the episode's rewards are computed against the new one: the ball "at its
+    goal" then drives away. An episode is repaired only when its goal is constant from the second
+    observation on and the first differs; goals that move within an episode are left alone.
+    """
+    if not flattener.has("desired_goal") or len(lengths) == 0:
+        return 0
+    goals = observations[:, flattener.slice_of("desired_goal")]
+    changed = np.any(goals[1:] != goals[:-1], axis=1)  # (rows - 1,): row r+1's goal differs from row r's
+    # changes strictly after each episode's first transition, counted with a prefix sum
+    prefix = np.concatenate([[0], np.cumsum(changed, dtype=np.int64)])
+    first, last = obs_offsets, obs_offsets + lengths  # rows of each episode's first and final observation
+    eligible = lengths >= 1
+    later_changes = np.where(eligible, prefix[np.maximum(last, first + 1)] - prefix[first + 1], 1)
+    stale = eligible & (later_changes == 0) & changed[np.minimum(first, len(changed) - 1)]
+    rows = first[stale]
+    observations[rows, flattener.slice_of("desired_goal")] = goals[rows + 1]
+    return int(stale.sum())
