@@ -18,8 +18,24 @@ import torch
 from latent_skills.config import LDGCConfig
 
 from .base import LatentSkillAgent, Stage
-from .hindsight import check_goal_observations
 from .spec import AgentSpec
+
+GOAL_PARTS = ("achieved_goal", "desired_goal")
+
+
+def check_goal_observations(spec: AgentSpec) -> None:
+    """LDGC needs an ``achieved_goal`` and a ``desired_goal`` of the same size in the observation."""
+    flattener = spec.flattener
+    if all(flattener.has(part) for part in GOAL_PARTS):
+        achieved, desired = (flattener.slice_of(part) for part in GOAL_PARTS)
+        if achieved.stop - achieved.start == desired.stop - desired.start:
+            return
+    parts = ["/".join(s.path) or "a Box" for s in flattener.segments]
+    raise ValueError(
+        "LDGC needs goal-conditioned observations: a Dict with 'achieved_goal' and 'desired_goal' of the "
+        f"same size (as gymnasium-robotics' PointMaze, AntMaze and Kitchen have); this dataset's "
+        f"observation holds {parts}. Use LDCQ for a dataset without goals."
+    )
 
 
 class LDGC(LatentSkillAgent):
