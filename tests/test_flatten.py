@@ -84,3 +84,19 @@ def test_wrong_observations_get_clear_errors():
         flat.flatten({**good, "observation": np.zeros((2, 4)), "desired_goal": np.zeros((3, 2))})
     with pytest.raises(TypeError, match="FlattenObservation"):
         ObservationFlattener.from_space(gym.spaces.Discrete(3))
+
+
+def test_unflatten_inverts_flatten_for_batches(kitchen_dataset):
+    pointmaze = ObservationFlattener.from_space(gym.make("PointMaze_UMaze-v3").observation_space)
+    kitchen = ObservationFlattener.from_space(kitchen_dataset.observation_space)
+    box = ObservationFlattener.from_space(gym.spaces.Box(-1, 1, (3,)))
+    rng = np.random.default_rng(0)
+    for flattener in (pointmaze, kitchen, box):
+        states = rng.normal(size=(5, flattener.dim)).astype(np.float32)
+        observations = flattener.unflatten(states)
+        np.testing.assert_array_equal(flattener.flatten(observations), states)
+    assert set(pointmaze.unflatten(np.zeros((2, 8), np.float32))) == {
+        "observation",
+        "achieved_goal",
+        "desired_goal",
+    }

@@ -26,7 +26,7 @@ from latent_skills.plots import (
     plot_world_model,
     read_stage_series,
 )
-from latent_skills.plots._windows import as_observations, select_windows
+from latent_skills.plots._windows import select_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
@@ -76,14 +76,6 @@ def test_pca_finds_the_line_the_data_lies_along():
     assert flat.transform(np.ones((3, 1)))[:, 1].tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="at least 2 points"):
         PCA.fit(np.ones((1, 3)))
-
-
-def test_flat_states_go_back_to_observations(trained):
-    agent = trained["full"]
-    states = agent.data.windows.first_states[np.arange(6)]
-    observations = as_observations(agent.spec.flattener, states)
-    assert set(observations) == {"observation", "achieved_goal", "desired_goal"}
-    np.testing.assert_array_equal(agent.spec.flattener.flatten(observations), states)
 
 
 def test_window_choice(trained):

@@ -128,6 +128,21 @@ class ObservationFlattener:
             parts.append(leaf.reshape(*lead, segment.size))
         return np.concatenate(parts, axis=-1)
 
+    def unflatten(self, states: np.ndarray) -> Any:
+        """The inverse of :meth:`flatten` for a batch: flat states ``(B, S)`` back in the observation's
+        form (nested dicts of ``(B, ...)`` arrays; for a Box, the states themselves)."""
+        batch = len(states)
+        observation: dict[str, Any] = {}
+        for segment in self.segments:
+            leaf = states[:, segment.start : segment.stop].reshape(batch, *segment.shape)
+            if not segment.path:
+                return leaf
+            node = observation
+            for key in segment.path[:-1]:
+                node = node.setdefault(key, {})
+            node[segment.path[-1]] = leaf
+        return observation
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "segments": [

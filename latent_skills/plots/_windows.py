@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,22 +29,6 @@ def goal_slice(flattener: ObservationFlattener) -> slice | None:
         return None
     part = flattener.slice_of("desired_goal")
     return part if part.stop - part.start == 2 else None
-
-
-def as_observations(flattener: ObservationFlattener, states: np.ndarray) -> Any:
-    """Flat states ``(B, S)`` back in the observation's form (nested dicts of ``(B, ...)`` arrays), so
-    the agent's public methods (``sample_latents``) can be called on dataset states."""
-    batch = len(states)
-    observation: dict[str, Any] = {}
-    for segment in flattener.segments:
-        leaf = states[:, segment.start : segment.stop].reshape(batch, *segment.shape)
-        if not segment.path:
-            return leaf  # a Box observation: the flat state is the observation
-        node = observation
-        for key in segment.path[:-1]:
-            node = node.setdefault(key, {})
-        node[segment.path[-1]] = leaf
-    return observation
 
 
 def heading_degrees(delta: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ._canvas import HEADING_CMAP, PANEL_INCHES, new_figure, save_png
-from ._windows import as_observations, encoder_means, require_stage, select_windows, window_headings
+from ._windows import encoder_means, require_stage, select_windows, window_headings
 from .pca import PCA
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def plot_prior_samples(
     dim = agent.config.latent_dim
     truth = encoder_means(agent, idx)
     states = agent.data.windows.first_states[idx]
-    observations = as_observations(agent.spec.flattener, states)
+    observations = agent.spec.flattener.unflatten(states)
     diffusion = agent.sample_latents(observations, samples_per_state, seed=seed).reshape(-1, dim)
     generator = torch.Generator(agent.device).manual_seed(seed)
     with torch.no_grad():
