@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from latent_skills.config import LatentDiffuserConfig
 from latent_skills.diffusion import DiffusionSchedule
+from latent_skills.diffusion.sampling import EnergyGuidance
 from latent_skills.nn import LatentEnergyModel, contrastive_energy_loss, q_candidates
 
 from .base import Stage
@@ -54,30 +55,10 @@ class LatentDiffuser(LDCQ):
 
     # ------------------------------------------------------------------ sampling and acting
     @torch.no_grad()
-    def _sample_prior(
-        self,
-        cond: torch.Tensor,
-        n: int,
-        *,
-        solver: str | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        generator: torch.Generator | None = None,
-        shared_noise: bool = False,
-        energy_guidance: float = 0.0,
-    ) -> torch.Tensor:
-        """LDCQ's prior samples, tilted toward high Q by ``energy_guidance`` (0: unguided, as the
-        candidate bank and the energy stage's support samples are)."""
-        return super()._sample_prior(
-            cond,
-            n,
-            solver=solver,
-            steps=steps,
-            guidance=guidance,
-            generator=generator,
-            shared_noise=shared_noise,
-            energy_guidance=self.energy.guidance(energy_guidance) if energy_guidance != 0.0 else None,
-        )
+    def _energy_hook(self, scale: float) -> EnergyGuidance | None:
+        """The score correction that tilts LDCQ's prior samples toward high Q by ``scale`` (0: none,
+        so the candidate bank and the energy stage's support samples stay the plain prior's)."""
+        return self.energy.guidance(scale) if scale != 0.0 else None
 
     def sample_latents(
         self,
@@ -102,7 +83,7 @@ class LatentDiffuser(LDCQ):
             steps=steps,
             guidance=guidance,
             generator=gen,
-            energy_guidance=scale,
+            energy_guidance=self._energy_hook(scale),
         )
         z = z.cpu().numpy()
         return z[0] if single else z
@@ -117,7 +98,7 @@ class LatentDiffuser(LDCQ):
             self.config.act_candidates,
             generator=generator,
             shared_noise=shared_noise,
-            energy_guidance=self.config.energy_guidance,
+            energy_guidance=self._energy_hook(self.config.energy_guidance),
         )
         best = q_candidates(self.critic, states, candidates).argmax(1)
         return candidates[torch.arange(len(states), device=states.device), best]
