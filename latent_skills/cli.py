@@ -109,6 +109,14 @@ def _short_name(dataset_id: str) -> str:
 @main.command()
 @click.argument("dataset", default=EMBEDDED_DATASET)
 @click.option(
+    "--recipe",
+    "recipe_path",
+    type=click.Path(),
+    default=None,
+    help="A training recipe (e.g. agents/ldcq-kitchen-mixed.toml): agent, dataset, preset, H, config and "
+    "evaluation episodes. DATASET, options given on the command line and --set override it.",
+)
+@click.option(
     "--agent",
     "agent_name",
     type=click.Choice(AGENT_NAMES, case_sensitive=False),
@@ -135,6 +143,7 @@ def _short_name(dataset_id: str) -> str:
 @click.option("--eval-envs", type=click.IntRange(min=1), default=10, show_default=True)
 def train(
     dataset: str,
+    recipe_path: str | None,
     agent_name: str,
     preset: str,
     out_dir: str | None,
@@ -146,25 +155,51 @@ def train(
     eval_envs: int,
 ) -> None:
     """Train an agent on DATASET (a Minari id; default: the embedded PointMaze UMaze dataset, made
-    locally if missing), save it to --out, then evaluate it."""
+    locally if missing), save it to --out, then evaluate it.
+
+    With --recipe FILE the recipe gives the agent, dataset, preset, H, config and evaluation episodes;
+    DATASET, --agent, --preset, --eval-episodes given on the command line and --set override it (the
+    defaults shown below apply only where neither sets a value)."""
+    from dataclasses import replace
     from pathlib import Path
 
+    from click.core import ParameterSource
     from stable_baselines3.common.logger import configure
 
     from .config import ConfigError
     from .data import DatasetNotFoundError
     from .data.loading import is_local
+    from .recipes import Recipe, load_recipe
 
+    recipe = Recipe(agent=agent_name, dataset=dataset, preset=preset, eval_episodes=eval_episodes)
+    if recipe_path is not None:
+        try:
+            loaded = load_recipe(recipe_path)
+        except FileNotFoundError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--recipe'") from exc
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+        # what the command line sets explicitly wins over the recipe
+        source = click.get_current_context().get_parameter_source
+        params = {
+            "agent": "agent_name",
+            "dataset": "dataset",
+            "preset": "preset",
+            "eval_episodes": "eval_episodes",
+        }
+        defaults = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+        given = [field for field, param in params.items() if source(param) not in defaults]
+        recipe = replace(loaded, **{field: getattr(recipe, field) for field in given})
+        click.echo(f"recipe {recipe_path}: {recipe.description or recipe.agent + ' on ' + recipe.dataset}")
+    dataset, preset = recipe.dataset, recipe.preset
     if dataset == EMBEDDED_DATASET and not is_local(dataset):
         from .data.makers import collect_pointmaze
 
         click.echo(f"{dataset} is not local: making it (100k steps, no network needed).")
         collect_pointmaze("umaze", steps=100_000, seed=0, progress=True)
-    cls = _agent_class(agent_name)
+    cls = _agent_class(recipe.agent)
     try:
-        agent = cls.from_dataset(
-            dataset, seed=seed, device=device, download=download, preset=preset, **_parse_settings(settings)
-        )
+        agent = recipe.make_agent(seed=seed, device=device, download=download, **_parse_settings(settings))
     except (ConfigError, DatasetNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     out = Path(out_dir or f"runs/{cls.__name__.lower()}-{_short_name(dataset)}")
@@ -174,9 +209,9 @@ def train(
     )
     agent.learn(progress_bar=True, save_path=out)
     click.echo(f"saved {out}")
-    if eval_episodes:
+    if recipe.eval_episodes:
         _report(
-            agent.evaluate(n_episodes=eval_episodes, n_envs=eval_envs, seed=seed, progress_bar=True),
+            agent.evaluate(n_episodes=recipe.eval_episodes, n_envs=eval_envs, seed=seed, progress_bar=True),
             out / "eval.json",
         )
 

@@ -109,7 +109,12 @@ class AgentConfig:
     def from_preset(cls, preset: str = "paper", **overrides: Any) -> AgentConfig:
         if preset not in cls.PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; {cls.__name__} has {sorted(cls.PRESETS)}")
-        return cls.from_dict({**cls.PRESETS[preset], **overrides})
+        values = {**cls.PRESETS[preset], **overrides}
+        preset_exec = cls.PRESETS[preset].get("exec_horizon")
+        horizon = _coerce("horizon", values.get("horizon", cls.horizon), int)
+        if "exec_horizon" not in overrides and preset_exec is not None and preset_exec > horizon:
+            values["exec_horizon"] = None  # the preset's replanning interval exceeds this task's H
+        return cls.from_dict(values)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AgentConfig:

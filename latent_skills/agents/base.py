@@ -149,13 +149,6 @@ class LatentSkillAgent:
             overrides["horizon"] = horizon
         elif "horizon" not in config:
             overrides["horizon"] = default_horizon(dataset.spec.dataset_id)
-        preset_exec = cls.config_class.PRESETS.get(preset, {}).get("exec_horizon")
-        if (
-            "exec_horizon" not in config
-            and preset_exec is not None
-            and preset_exec > int(overrides["horizon"])
-        ):
-            overrides["exec_horizon"] = None  # the preset's replanning interval exceeds this task's H
         settings = cls.config_class.from_preset(preset, **overrides)
         agent = cls(settings, spec, device)
         agent._data = agent._training_data(dataset)
