@@ -1,7 +1,7 @@
 """LDCQ's quick preset end to end on a D4RL-procedure PointMaze dataset, beside behaviour cloning
 trained on the same data for the same wall time.
 
-    python benchmarks/quick_preset.py --maze umaze --seeds 0 1 2
+    python benchmarks/quick_preset.py --maze umaze --seeds 0 1 2 3 4
     python benchmarks/quick_preset.py --maze large --seeds 0 1 2
 
 Each (maze, seed) writes benchmarks/results/quick_preset/{maze}-seed{seed}.json: the stage wall times,
@@ -64,6 +64,8 @@ def run(maze: str, seed: int, steps: int, episodes: int, envs: int) -> dict:
         "dataset_steps": steps,
         "seed": seed,
         "dataset_made_s": collect_s if made else None,
+        # episodes whose stale first goal loading repaired (0 before the repair existed)
+        "stale_goals_repaired": agent.data.windows.episodes.stale_goals_repaired,
         "stage_s": stage_s,
         "train_s": train_s,
         "eval_s": eval_s,
