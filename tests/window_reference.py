@@ -23,6 +23,19 @@ def flatten_by_hand(obs: Any) -> np.ndarray:
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+def with_first_goal_repaired(observations: Any) -> Any:
+    """The loader's stale-first-goal rule, per episode: a first desired goal unlike the second, with
+    the goal constant from the second observation on, becomes the second."""
+    if not isinstance(observations, dict) or isinstance(observations.get("desired_goal"), (dict, type(None))):
+        return observations
+    goal = np.asarray(observations["desired_goal"])
+    if len(goal) > 1 and (goal[1:] == goal[1]).all() and not (goal[0] == goal[1]).all():
+        goal = goal.copy()
+        goal[0] = goal[1]
+        return {**observations, "desired_goal": goal}
+    return observations
+
+
 def naive_windows(
     dataset: minari.MinariDataset,
     horizon: int,
@@ -33,7 +46,7 @@ def naive_windows(
         k: [] for k in ("states", "actions", "rewards", "next_states", "dones", "lengths")
     }
     for episode in dataset.iterate_episodes():
-        obs = flatten(episode.observations)
+        obs = flatten(with_first_goal_repaired(episode.observations))
         acts = np.asarray(episode.actions, np.float32).reshape(len(episode.rewards), -1)
         steps = len(episode.rewards)
         for t in range(steps):
