@@ -6,9 +6,10 @@ the ball, Gaussian noise (σ = ``action_noise``) is added to every action, and e
 reaches the goal (``info["success"]``) the episode is cut with ``truncation=True`` while the env goes
 on without a reset towards its newly sampled goal. As in Minari's datasets, each episode's first
 observation still holds the goal just reached (the env draws the next goal after returning it);
-loading repairs that (:func:`latent_skills.data.episodes.repair_stale_first_goals`). Reference scores for normalisation come from the
-evaluation env: the same maze with a single fixed goal cell, ``reset_target=False`` and the default
-episode length; ``ref_max`` is the noiseless expert's mean return, ``ref_min`` uniform random actions'.
+loading repairs that (:func:`latent_skills.data.episodes.repair_stale_first_goals`). Reference
+scores for normalisation come from the evaluation env: the same maze with a single fixed goal cell,
+``reset_target=False`` and the default episode length; ``ref_max`` is the noiseless expert's mean
+return, ``ref_min`` uniform random actions'.
 """
 
 from __future__ import annotations
