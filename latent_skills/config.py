@@ -8,6 +8,7 @@ that suggests the nearest known name.
 from __future__ import annotations
 
 import difflib
+import math
 import typing
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -72,22 +73,20 @@ class AgentConfig:
         return {stage: int(getattr(self, f"{stage}_steps")) for stage in self.STAGES}
 
     def validate(self) -> None:
-        positive = [
-            f.name
-            for f in fields(self)
-            if f.name.endswith(("_steps", "_batch_size", "_lr")) and f.name != "ddpm_extra_steps"
-        ]
-        positive += ["horizon", "latent_dim", "vae_hidden", "vae_gru_layers", "diffusion_timesteps"]
-        positive += ["act_candidates", "sampler_steps"]
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.ddpm_extra_steps < 0:
-            raise ConfigError(f"ddpm_extra_steps must be ≥ 0, got {self.ddpm_extra_steps}")
-        if not 0.0 < self.gamma <= 1.0:
-            raise ConfigError(f"gamma must be in (0, 1], got {self.gamma}")
-        if not 0.0 <= self.prior_cond_drop < 1.0:
-            raise ConfigError(f"prior_cond_drop must be in [0, 1), got {self.prior_cond_drop}")
+        """Check every field against its allowed range (:data:`FIELD_RANGES`, :func:`field_range`).
+
+        Generic rules: every float field is finite, every ``*_widths`` tuple is non-empty with
+        positive entries, every ``*_lr``, ``*_batch_size`` and ``*_steps`` field is > 0 (except
+        ``ddpm_extra_steps`` ≥ 0). Rules that tie fields together follow.
+        """
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            _check_field(f.name, getattr(self, f.name), hints[f.name])
+        if len(self.denoiser_widths) % 2 == 0:
+            raise ConfigError(
+                "denoiser_widths must have an odd number of widths (down blocks, bottleneck, up blocks), "
+                f"got {list(self.denoiser_widths)!r}"
+            )
         if self.sampler not in SOLVERS:
             raise ConfigError(f"sampler must be one of {SOLVERS}, got {self.sampler!r}")
         if self.sampler_steps > self.diffusion_timesteps:
@@ -96,7 +95,7 @@ class AgentConfig:
             )
         if self.exec_horizon is not None and not 0 < self.exec_horizon <= self.horizon:
             raise ConfigError(
-                f"exec_horizon ({self.exec_horizon}) must be in [1, horizon ({self.horizon}): a skill is "
+                f"exec_horizon ({self.exec_horizon}) must be in [1, horizon ({self.horizon})]: a skill is "
                 "decoded for at most H steps"
             )
 
@@ -131,11 +130,146 @@ class AgentConfig:
         config.validate()
         return config
 
+    @classmethod
+    def from_saved(cls, values: dict[str, Any], source: str = "the checkpoint") -> AgentConfig:
+        """A config written by ``to_dict`` (a checkpoint's ``config.json``), strictly.
+
+        Unlike :meth:`from_dict` (user overrides on top of defaults), a saved config must name every
+        field: a field it lacks is *not* filled with today's default, because the agent was trained
+        and tuned with values that may differ (an older quick agent without ``act_candidates`` and
+        ``exec_horizon`` would otherwise act with the paper's 500 candidates every 30 steps).
+        """
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}'s config must be a JSON object, got {type(values).__name__}")
+        known = cls.field_names()
+        missing = [name for name in known if name not in values]
+        if missing:
+            defaults = {f.name: _jsonable(f.default) for f in fields(cls) if f.name in missing}
+            raise ConfigError(
+                f"{source}'s config lacks fields {missing}; it was written by an older latent-skills: "
+                f"add the values the agent was trained with to its config.json (today's {cls.__name__} "
+                f"defaults would be {defaults}, which may not be what it was trained and tuned with)"
+            )
+        unknown = [name for name in values if name not in known]
+        if unknown:
+            raise ConfigError(
+                f"{source}'s config has fields {unknown} that {cls.__name__} does not know; it was "
+                "written by a newer latent-skills: upgrade latent-skills to load it"
+            )
+        return cls.from_dict(values)
+
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
 
     def replace(self, **changes: Any) -> AgentConfig:
         return type(self).from_dict({**self.to_dict(), **changes})
+
+
+@dataclass(frozen=True)
+class Range:
+    """An interval of allowed values: ``low``/``high`` ``None`` for unbounded, ``*_open`` to exclude
+    the bound. ``str`` reads ``> 0``, ``≥ 0``, ``in (0, 1]``."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is None and self.low is not None:
+            return f"{'>' if self.low_open else '≥'} {_number(self.low)}"
+        if self.low is None and self.high is not None:
+            return f"{'<' if self.high_open else '≤'} {_number(self.high)}"
+        if self.low is None:
+            return "any number"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{_number(self.low)}, {_number(self.high)}{right}"
+
+
+def _number(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+POSITIVE = Range(0, low_open=True)
+NON_NEGATIVE = Range(0)
+UNIT_OPEN_TOP = Range(0.0, 1.0, high_open=True)
+
+#: Allowed values of every numeric config field that the suffix rules of :func:`field_range`
+#: (``*_lr``, ``*_batch_size``, ``*_steps`` > 0) do not cover. A new numeric field needs an entry
+#: here or a covered suffix (tests/test_config.py checks every config class).
+FIELD_RANGES: dict[str, Range] = {
+    # AgentConfig
+    "horizon": POSITIVE,
+    "gamma": Range(0.0, 1.0, low_open=True),
+    "latent_dim": POSITIVE,
+    "vae_hidden": POSITIVE,
+    "vae_gru_layers": POSITIVE,
+    "vae_beta": NON_NEGATIVE,
+    "diffusion_timesteps": POSITIVE,
+    "prior_cond_drop": UNIT_OPEN_TOP,
+    "prior_snr_clip": POSITIVE,
+    "guidance": NON_NEGATIVE,
+    "ddpm_extra_steps": NON_NEGATIVE,
+    "act_candidates": POSITIVE,
+    "exec_horizon": POSITIVE,  # and ≤ horizon (validate)
+    # numpy's and torch's usual seed range; seed · 1000 + stage index must stay < 2^64 for torch
+    "seed": Range(0, 2**32, high_open=True),
+    "grad_clip": POSITIVE,
+    # LDCQConfig (and BCQH, LatentDiffuser)
+    "q_polyak": UNIT_OPEN_TOP,
+    "q_candidates": POSITIVE,
+    "bank_ram_gb": POSITIVE,
+    "per_alpha": NON_NEGATIVE,
+    "per_beta_start": Range(0.0, 1.0),
+    "per_beta_growth": NON_NEGATIVE,
+    "per_beta_every": POSITIVE,
+    # LDGCConfig
+    "hindsight_horizons": POSITIVE,  # and hindsight_horizons · horizon ≥ 1 (validate)
+    # LDCPConfig
+    "plan_candidates": POSITIVE,
+    "plan_depth": POSITIVE,
+    # LatentDiffuserConfig
+    "energy_beta": NON_NEGATIVE,
+    "energy_samples": Range(2),  # the contrastive loss compares samples
+    "energy_guidance": NON_NEGATIVE,
+}
+
+
+def field_range(name: str) -> Range | None:
+    """The allowed values of numeric field ``name`` (``None``: no rule, e.g. a string field)."""
+    if name in FIELD_RANGES:
+        return FIELD_RANGES[name]
+    if name.endswith(("_lr", "_batch_size", "_steps")):
+        return POSITIVE
+    return None
+
+
+def _check_field(name: str, value: Any, hint: Any) -> None:
+    """Type-generic checks of one field's value, then its range."""
+    if value is None:
+        if type(None) not in typing.get_args(hint):
+            raise ConfigError(f"{name} must not be None")
+        return
+    if isinstance(value, tuple):
+        if name.endswith("_widths") and (not value or min(value) <= 0):
+            raise ConfigError(
+                f"{name} must be a non-empty list of layer widths, each > 0, got {list(value)!r}"
+            )
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    allowed = field_range(name)
+    if isinstance(value, float) and not (math.isfinite(value) and (allowed is None or value in allowed)):
+        raise ConfigError(
+            f"{name} must be a finite number{'' if allowed is None else f' {allowed}'}, got {value!r}"
+        )
+    if allowed is not None and value not in allowed:
+        raise ConfigError(f"{name} must be {allowed}, got {value!r}")
 
 
 def _jsonable(value: Any) -> Any:
@@ -202,11 +336,6 @@ class LDCQConfig(AgentConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("q_lr", "q_batch_size", "q_candidates", "per_beta_every"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if not 0.0 <= self.q_polyak < 1.0:
-            raise ConfigError(f"q_polyak must be in [0, 1), got {self.q_polyak}")
         if self.candidate_source not in CANDIDATE_SOURCES:
             raise ConfigError(
                 f"candidate_source must be one of {CANDIDATE_SOURCES}, got {self.candidate_source!r}"
@@ -296,11 +425,6 @@ class LDCPConfig(AgentConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("plan_candidates", "plan_depth"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if not self.dynamics_widths or min(self.dynamics_widths) <= 0:
-            raise ConfigError(f"dynamics_widths must be positive widths, got {self.dynamics_widths!r}")
         leaves = self.plan_candidates**self.plan_depth
         if leaves > self.MAX_PLAN_LEAVES:
             raise ConfigError(
@@ -358,21 +482,6 @@ class LatentDiffuserConfig(LDCQConfig):
 
     STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior", "q", "energy")
     ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS + ("energy_guidance",)
-
-    def validate(self) -> None:
-        super().validate()
-        if self.energy_samples < 2:
-            raise ConfigError(
-                f"energy_samples must be ≥ 2 (the loss contrasts samples), got {self.energy_samples}"
-            )
-        if not 0.0 <= self.energy_beta < float("inf"):
-            raise ConfigError(f"energy_beta must be a finite number ≥ 0, got {self.energy_beta}")
-        if not 0.0 <= self.energy_guidance < float("inf"):
-            raise ConfigError(
-                f"energy_guidance must be a finite number ≥ 0 (0 turns it off), got {self.energy_guidance}"
-            )
-        if not self.energy_widths or min(self.energy_widths) <= 0:
-            raise ConfigError(f"energy_widths must be positive widths, got {self.energy_widths!r}")
 
 
 # quick: LDCQ's argmax over 500 candidates, now guided ones, and an energy model sized like its critic

@@ -94,8 +94,9 @@ def test_online_candidates_and_deterministic_acting(chain):
     assert agent.data.extras["bank"] is None
     twin = np.repeat(STATES[4:5], 2, axis=0)
     actions, (z, _) = agent.predict(twin, deterministic=True)
-    np.testing.assert_array_equal(actions[0], actions[1])
-    np.testing.assert_array_equal(z, agent.predict(twin, deterministic=True)[1][0])
+    # two identical rows of one batch: equal up to the BLAS kernel's rounding of each row
+    np.testing.assert_allclose(actions[0], actions[1], rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(z, agent.predict(twin, deterministic=True)[1][0])  # run to run: exact
 
 
 def test_save_load_keeps_no_denoiser(trained, tmp_path):

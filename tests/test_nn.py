@@ -68,10 +68,10 @@ def test_normalizer_stats_are_float32_buffers_in_state_dict(tmp_path):
     assert norm.mean.dtype == torch.float32 and norm.std.dtype == torch.float32
     assert set(norm.state_dict()) == {"mean", "std"}
     assert len(list(norm.parameters())) == 0
-    # the floor replaces a zero std, real stds are untouched
-    torch.testing.assert_close(norm.std, torch.tensor([2.0, norm.min_std, 0.5]))
+    # a constant dimension is centred, not scaled (divisor 1); real stds are untouched
+    torch.testing.assert_close(norm.std, torch.tensor([2.0, 1.0, 0.5]))
     x = torch.tensor([[[3.0, -2.0 + 2**-10, 2.0]]])  # (1, 1, 3): any leading shape
-    expected = torch.tensor([[[1.0, 2**-10 / norm.min_std, -2.0]]])  # amplified at most 1000x
+    expected = torch.tensor([[[1.0, 2**-10, -2.0]]])  # never amplified
     torch.testing.assert_close(norm(x), expected)
     torch.testing.assert_close(norm.inverse(norm(x)), x)
 
@@ -81,6 +81,51 @@ def test_normalizer_stats_are_float32_buffers_in_state_dict(tmp_path):
     torch.testing.assert_close(fresh(x), x)
     fresh.load_state_dict(load_file(tmp_path / "n.safetensors"))
     torch.testing.assert_close(fresh(x), expected)
+
+
+def test_normalizer_does_not_amplify_a_constant_goal():
+    # issue 13: single-goal maze data stores the same desired goal (3, 1) at every step
+    gen = torch.Generator().manual_seed(0)
+    varying = torch.randn(1000, 4, generator=gen, dtype=torch.float64) * torch.tensor([0.5, 2.0, 0.02, 7.0])
+    states = torch.cat([varying + 1.0, torch.tensor([3.0, 1.0], dtype=torch.float64).expand(1000, 2)], 1)
+    norm = StateNormalizer.from_data(states.numpy())
+    torch.testing.assert_close(norm.std[4:], torch.ones(2))
+    # the evaluation env moves its goal by up to ±0.25 at each reset
+    test = states[:64].float().clone()
+    test[:, 4:] += torch.empty(64, 2).uniform_(-0.25, 0.25, generator=gen)
+    test[0, 4:], test[1, 4:] = torch.tensor([3.25, 0.75]), torch.tensor([2.75, 1.25])
+    out = norm(test)
+    assert out[:, 4:].abs().max() <= 0.25 + 1e-6, out[:, 4:].abs().max()
+    torch.testing.assert_close(out[:, 4:], test[:, 4:] - torch.tensor([3.0, 1.0]))
+    # the varying dimensions (one with std 0.02, just above the threshold) are standardised exactly
+    full = norm(states.float())[:, :4]
+    torch.testing.assert_close(full.mean(0), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(full.std(0, unbiased=False), torch.ones(4), atol=1e-5, rtol=1e-5)
+    expected = (test[:, :4].double() - varying.mean(0) - 1.0) / varying.std(0, unbiased=False)
+    torch.testing.assert_close(out[:, :4], expected.float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(norm.inverse(out), test)
+
+
+def test_normalizer_applies_the_rule_to_an_older_checkpoints_floored_std(tmp_path):
+    # checkpoints written before the rule stored std floored at 1e-3 (a constant dimension's divisor)
+    old = {"mean": torch.tensor([0.0, 3.0]), "std": torch.tensor([2.0, 1e-3])}
+    save_file(old, tmp_path / "old.safetensors")
+    norm = StateNormalizer(2)
+    norm.load_state_dict(load_file(tmp_path / "old.safetensors"))
+    torch.testing.assert_close(norm.std, torch.tensor([2.0, 1.0]))
+    x = torch.tensor([2.0, 3.25])
+    torch.testing.assert_close(norm(x), torch.tensor([1.0, 0.25]))
+    torch.testing.assert_close(norm.inverse(norm(x)), x)
+    # also when the buffer is overwritten by hand, forward and inverse apply the rule
+    norm.std.copy_(torch.tensor([2.0, 1e-3]))
+    torch.testing.assert_close(norm(x), torch.tensor([1.0, 0.25]))
+    torch.testing.assert_close(norm.inverse(torch.tensor([1.0, 0.25])), x)
+    torch.testing.assert_close(norm.divisor, torch.tensor([2.0, 1.0]))
+    # min_std is that threshold
+    wide = StateNormalizer(mean=[0.0, 0.0], std=[0.5, 2.0], min_std=1.0)
+    torch.testing.assert_close(wide.std, torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="min_std"):
+        StateNormalizer(2, min_std=0.0)
 
 
 def test_normalizer_from_data_and_errors():

@@ -8,14 +8,26 @@ import numpy as np
 import torch
 from torch import nn
 
-#: Floor on the per-dimension standard deviation. A dimension that is (nearly) constant in the dataset
-#: (a fixed goal, a joint that never moves, a velocity that is always 0) has std ≈ 0; dividing by it
-#: turns the tiny deviations seen at test time (simulator noise, a slightly different goal) into
-#: values of 10^4..10^6 that saturate every layer downstream. With a floor of 1e-3 such a dimension is
-#: at most amplified 1000×, while every dimension that carries information (std ≫ 1e-3 in any
-#: reasonable unit) is standardised exactly. 1e-6 (float32 epsilon territory) would only avoid the
-#: division by zero, not the blow-up.
-MIN_STD = 1e-3
+#: Threshold (absolute, in the data's units) below which a dimension's standard deviation over the
+#: dataset marks it as constant: such a dimension is centred but *not scaled* (divisor 1). A dimension
+#: that varies less than 1e-2 across a whole dataset (a fixed goal, a joint that never moves, a
+#: velocity that is always 0, an untouched object) carries no information a network could use, and
+#: dividing by its tiny std only amplifies what differs at test time: single-goal maze data stores the
+#: same desired goal at every step (std 0), and an evaluation env that moves its goal by ±0.25 turned
+#: into inputs of ±250 with the former floor of 1e-3. Every dimension that carries information has a
+#: std ≫ 1e-2 in any reasonable unit and is standardised exactly. The rule is a step, not a floor: a
+#: floor of 1e-2 would still amplify such a dimension 100×.
+MIN_STD = 1e-2
+
+
+def constant_safe_std(std: torch.Tensor, min_std: float = MIN_STD) -> torch.Tensor:
+    """The divisor per dimension: ``std``, or 1 where ``std < min_std`` (a constant dimension).
+
+    Idempotent (a divisor maps to itself), so it can be applied both when
+    statistics are set and again to statistics loaded from a checkpoint, including older ones whose
+    buffer holds the former floor of 1e-3.
+    """
+    return torch.where(std < min_std, torch.ones_like(std), std)
 
 
 def _as_float_vector(values: Any, name: str) -> torch.Tensor:
@@ -27,11 +39,15 @@ def _as_float_vector(values: Any, name: str) -> torch.Tensor:
 
 
 class StateNormalizer(nn.Module):
-    """``forward(x) = (x − mean) / max(std, min_std)`` over the last axis of ``x`` (shape ``(..., S)``).
+    """``forward(x) = (x − mean) / d`` over the last axis of ``x`` (shape ``(..., S)``), where the
+    divisor ``d`` is the std, or 1 for a dimension whose std is below ``min_std`` (constant in the
+    data: centred, not scaled; see :data:`MIN_STD`).
 
     ``mean`` and ``std`` are float32 registered buffers: they are in ``state_dict()`` (hence in
-    ``model.safetensors``), move with ``.to(device)`` and are never trained. ``std`` is stored already
-    floored, so the buffer holds exactly the divisor used.
+    ``model.safetensors``), move with ``.to(device)`` and are never trained. ``std`` is stored as the
+    divisor (1 on constant dimensions), so the buffer holds exactly the divisor used; statistics
+    loaded from a checkpoint (also one written with the former 1e-3 floor) are converted on load, and
+    ``forward``/``inverse`` apply the rule again.
 
     Build it from statistics (``StateNormalizer(mean=..., std=...)``, numpy or torch), from data
     (``StateNormalizer.from_data(states)``), from any object with ``mean``/``std`` attributes
@@ -71,7 +87,7 @@ class StateNormalizer(nn.Module):
                 raise ValueError(f"dim={dim} but mean has {mean_t.numel()} entries.")
         self._check(mean_t, std_t)
         self.register_buffer("mean", mean_t)
-        self.register_buffer("std", std_t.clamp_min(self.min_std))
+        self.register_buffer("std", constant_safe_std(std_t, self.min_std))
 
     @staticmethod
     def _check(mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -107,17 +123,27 @@ class StateNormalizer(nn.Module):
         if mean_t.numel() != self.dim:
             raise ValueError(f"Statistics have {mean_t.numel()} entries, the normaliser {self.dim}.")
         self.mean.copy_(mean_t)
-        self.std.copy_(std_t.clamp_min(self.min_std))
+        self.std.copy_(constant_safe_std(std_t, self.min_std))
+
+    @property
+    def divisor(self) -> torch.Tensor:
+        """What ``forward`` divides by: ``std``, 1 on constant dimensions."""
+        return constant_safe_std(self.std, self.min_std)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        with torch.no_grad():  # an older checkpoint's std may hold the former floor (1e-3)
+            self.std.copy_(self.divisor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.dim:
             raise ValueError(f"Expected states with last dimension {self.dim}, got {tuple(x.shape)}.")
-        # clamp again so statistics loaded from a checkpoint cannot divide by (near) zero either
-        return (x - self.mean) / self.std.clamp_min(self.min_std)
+        # the rule again, so statistics copied into the buffer by hand cannot amplify a constant dimension
+        return (x - self.mean) / self.divisor
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
         """Undo ``forward``."""
-        return x * self.std.clamp_min(self.min_std) + self.mean
+        return x * self.divisor + self.mean
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, min_std={self.min_std:g}"
