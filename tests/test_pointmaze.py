@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections import deque
+from pathlib import Path
 
 import gymnasium as gym
 import minari
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from gymnasium.envs.registration import EnvSpec
 
+from latent_skills.cli import main
 from latent_skills.data import EpisodeArrays, SkillWindows
 from latent_skills.data.makers import (
     MAZES,
     GridPlanner,
+    InvalidDatasetIdError,
+    MazeExpert,
     collect_pointmaze,
     default_dataset_id,
     eval_env_spec,
+    eval_goal_position,
 )
+from latent_skills.data.makers import pointmaze as pointmaze_module
 
 STEPS = 3000
 REF_EPISODES = 5
@@ -197,7 +206,11 @@ def test_bad_arguments(datasets_path):
         collect_pointmaze("umaze", steps=0, progress=False)
     with pytest.raises(ValueError, match="valid names"):
         default_dataset_id("nope")
+    with pytest.raises(ValueError, match="valid kinds: goal-conditioned, single-goal"):
+        collect_pointmaze("umaze", steps=10, progress=False, task="multi-goal")
     assert default_dataset_id("large") == "latent-skills/pointmaze/large-v0"
+    assert default_dataset_id("large", "goal-conditioned") == "latent-skills/pointmaze/large-v0"
+    assert default_dataset_id("large", "single-goal") == "latent-skills/pointmaze/large-single-goal-v0"
 
 
 def _bfs_distance(maze_map, start, goal):
@@ -224,3 +237,201 @@ def test_planner_paths_are_shortest(maze):
             cells = [start, *path]
             moves = zip(cells[:-1], cells[1:], strict=True)
             assert all(abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 for a, b in moves)
+
+
+# ---------------------------------------------------------------- single-goal (D4RL maze2d) datasets
+
+SINGLE_GOAL_STEPS = 3100  # ten 300-step episodes and a 100-step remainder on umaze
+
+
+@pytest.fixture(scope="module")
+def single_goal(datasets_path):
+    ds = collect_pointmaze(
+        "umaze", steps=SINGLE_GOAL_STEPS, seed=0, ref_episodes=1, progress=False, task="single-goal"
+    )
+    return ds, list(ds.iterate_episodes())
+
+
+def test_default_kind_is_goal_conditioned(umaze):
+    ds, _ = umaze
+    assert ds.spec.dataset_id == "latent-skills/pointmaze/umaze-v0"
+    assert ds.storage.metadata["task"] == "goal-conditioned"
+    assert "Goal-conditioned" in ds.storage.metadata["description"]
+
+
+def test_eval_goal_position_is_the_eval_envs_goal_cell_centre():
+    goal = eval_goal_position("umaze")
+    env = gym.make(eval_env_spec("umaze"))
+    maze = env.unwrapped.maze
+    np.testing.assert_array_equal(goal, maze.cell_rowcol_to_xy(np.array(MAZES["umaze"].eval_goal_cell)))
+    for seed in range(10):  # the eval env's goals: the centre plus up to ±0.25 (x scaling) noise
+        obs, _ = env.reset(seed=seed)
+        assert np.all(np.abs(obs["desired_goal"] - goal) <= 0.25 * maze.maze_size_scaling)
+    env.close()
+
+
+def test_single_goal_stores_the_eval_goal_and_its_rewards(single_goal):
+    ds, episodes = single_goal
+    assert ds.spec.dataset_id == "latent-skills/pointmaze/umaze-single-goal-v0"
+    assert ds.storage.metadata["task"] == "single-goal"
+    assert "Single-goal" in ds.storage.metadata["description"]
+    goal = eval_goal_position("umaze")
+    env = ds.recover_environment(eval_env=True).unwrapped
+    assert env.reward_type == "sparse"
+    for ep in episodes:
+        dg, ag = ep.observations["desired_goal"], ep.observations["achieved_goal"]
+        np.testing.assert_array_equal(dg, np.broadcast_to(goal, dg.shape))
+        # reward of step t: the env's own reward function at the observation after it
+        np.testing.assert_array_equal(ep.rewards, env.compute_reward(ag[1:], goal, {}))
+        np.testing.assert_array_equal(ep.infos["success"], np.linalg.norm(ag - goal, axis=-1) <= 0.45)
+    rewards = np.concatenate([ep.rewards for ep in episodes])
+    assert set(np.unique(rewards)) <= {0.0, 1.0}
+    # nobody drives there on purpose, but random goals pass by it now and then
+    assert 0 < rewards.sum() < 0.5 * len(rewards)
+
+
+def test_single_goal_episodes_are_cut_by_time(single_goal):
+    ds, episodes = single_goal
+    length = eval_env_spec("umaze").max_episode_steps
+    assert [len(ep.rewards) for ep in episodes] == [length] * 10 + [100]
+    assert ds.total_steps == SINGLE_GOAL_STEPS
+    for prev, ep in zip(episodes[:-1], episodes[1:], strict=True):  # one stream, no resets
+        for key in ("observation", "achieved_goal"):
+            np.testing.assert_array_equal(ep.observations[key][0], prev.observations[key][-1])
+    for ep in episodes:
+        assert not ep.terminations.any()
+        assert ep.truncations[-1] and not ep.truncations[:-1].any()
+    # some episode reaches the goal and goes on: episodes are not cut at success
+    assert any(ep.rewards[:-1].any() for ep in episodes)
+
+
+def test_single_goal_loading_repairs_nothing(single_goal):
+    ds, episodes = single_goal
+    arrays = EpisodeArrays.from_minari(ds)
+    assert arrays.stale_goals_repaired == 0
+    goals = arrays.observations[:, arrays.flattener.slice_of("desired_goal")]
+    np.testing.assert_array_equal(
+        goals, np.broadcast_to(eval_goal_position("umaze").astype(np.float32), goals.shape)
+    )
+
+
+def test_cli_collects_single_goal(datasets_path):
+    result = CliRunner().invoke(
+        main,
+        [
+            "collect",
+            "pointmaze",
+            "--task",
+            "single-goal",
+            "--steps",
+            "700",
+            "--ref-episodes",
+            "1",
+            "--dataset-id",
+            "test/cli/single-goal-v0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    ds = minari.load_dataset("test/cli/single-goal-v0")
+    assert ds.storage.metadata["task"] == "single-goal"
+    assert [len(ep.rewards) for ep in ds.iterate_episodes()] == [300, 300, 100]
+
+
+# ---------------------------------------------------------------- dataset ids and safe writing
+
+BAD_IDS = ["../../x/y-v0", "/abs/y-v0", "noversion", "a//b-v0", "ns/../../y-v0", "a/-v0", "x/y-v0/", "t/y-v0"]
+
+
+def _tree(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+@pytest.fixture
+def no_collection(monkeypatch):
+    """Fail if anything of a collection runs."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("collection started for a bad dataset id")
+
+    monkeypatch.setattr(pointmaze_module, "reference_scores", fail)
+    monkeypatch.setattr(pointmaze_module, "_stream_episodes", fail)
+    monkeypatch.setattr(pointmaze_module, "_data_env", fail)
+
+
+@pytest.mark.parametrize("dataset_id", BAD_IDS)
+def test_bad_dataset_ids_are_rejected_before_any_work(datasets_path, no_collection, dataset_id):
+    before = _tree(datasets_path.parent)
+    start = time.perf_counter()
+    with pytest.raises(InvalidDatasetIdError, match="expected NAME-vN or NAMESPACE/NAME-vN"):
+        collect_pointmaze("umaze", steps=100, ref_episodes=1, progress=False, dataset_id=dataset_id)
+    assert time.perf_counter() - start < 0.5
+    assert _tree(datasets_path.parent) == before  # nothing under the root, nothing beside it
+    where = Path(os.path.normpath(os.path.join(datasets_path, dataset_id)))  # where Minari would write
+    assert not where.exists()
+    if where.parent not in {datasets_path, *datasets_path.parents}:
+        assert not where.parent.exists()
+
+
+@pytest.mark.parametrize("dataset_id", BAD_IDS[:4])
+def test_cli_rejects_bad_dataset_ids_cleanly(datasets_path, no_collection, dataset_id):
+    before = _tree(datasets_path.parent)
+    result = CliRunner().invoke(main, ["collect", "pointmaze", "--dataset-id", dataset_id])
+    assert result.exit_code == 2
+    assert "Invalid value for '--dataset-id'" in result.output
+    assert "NAMESPACE/NAME-vN" in result.output
+    assert isinstance(result.exception, SystemExit)  # a click error, no traceback
+    assert _tree(datasets_path.parent) == before
+
+
+def _interrupt_expert_after(monkeypatch, calls, error):
+    act = MazeExpert.act
+    count = {"n": 0}
+
+    def flaky(self, *args):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise error
+        return act(self, *args)
+
+    monkeypatch.setattr(MazeExpert, "act", flaky)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("simulated failure")])
+def test_interrupted_collection_leaves_nothing(datasets_path, monkeypatch, error):
+    dataset_id = "test/pointmaze/interrupted-v0"
+    before = _tree(datasets_path)
+    # 300 expert steps for the reference score, then 1500 steps into a 3000-step stream
+    _interrupt_expert_after(monkeypatch, 1800, error)
+    with pytest.raises(type(error)):
+        collect_pointmaze("umaze", steps=3000, ref_episodes=1, progress=False, dataset_id=dataset_id)
+    assert not minari.storage.get_dataset_path(dataset_id).exists()
+    assert _tree(datasets_path) == before  # no staging folder left either
+
+
+def test_overwrite_keeps_the_old_dataset_until_the_new_one_is_complete(datasets_path, monkeypatch):
+    dataset_id = "test/pointmaze/replaced-v0"
+    collect_pointmaze("umaze", steps=400, ref_episodes=1, progress=False, dataset_id=dataset_id)
+    before = _tree(datasets_path)
+    _interrupt_expert_after(monkeypatch, 600, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        collect_pointmaze(
+            "umaze", steps=3000, ref_episodes=1, progress=False, dataset_id=dataset_id, overwrite=True
+        )
+    assert _tree(datasets_path) == before
+    old = minari.load_dataset(dataset_id)
+    assert old.total_steps == 400
+    assert old.storage.metadata["task"] == "goal-conditioned"
+    monkeypatch.undo()
+    new = collect_pointmaze(
+        "umaze",
+        steps=500,
+        ref_episodes=1,
+        progress=False,
+        dataset_id=dataset_id,
+        overwrite=True,
+        task="single-goal",
+    )
+    assert (
+        new.total_steps == 500 and minari.load_dataset(dataset_id).storage.metadata["task"] == "single-goal"
+    )
+    assert not [p for p in datasets_path.rglob(".*")]  # no staging or replaced folder left

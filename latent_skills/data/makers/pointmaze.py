@@ -2,22 +2,37 @@
 
 One continuous stream of ``steps`` environment steps in ``PointMaze_*-v3`` with
 ``continuing_task=True, reset_target=True``: a Q-iteration waypoint expert (:class:`MazeExpert`) drives
-the ball, Gaussian noise (σ = ``action_noise``) is added to every action, and each time the ball
-reaches the goal (``info["success"]``) the episode is cut with ``truncation=True`` while the env goes
-on without a reset towards its newly sampled goal. As in Minari's datasets, each episode's first
-observation still holds the goal just reached (the env draws the next goal after returning it);
-loading repairs that (:func:`latent_skills.data.episodes.repair_stale_first_goals`). Reference
-scores for normalisation come from the evaluation env: the same maze with a single fixed goal cell,
-``reset_target=False`` and the default episode length; ``ref_max`` is the noiseless expert's mean
-return, ``ref_min`` uniform random actions'.
+the ball towards the env's goal, Gaussian noise (σ = ``action_noise``) is added to every action, and
+each time the ball reaches the goal the env draws a new random goal and goes on without a reset. The
+stream is cut into episodes and stored in one of two ways (``task``):
+
+- ``"goal-conditioned"`` (Minari's ``D4RL/pointmaze``): the goal the expert drives to is in every
+  observation and an episode is cut with ``truncation=True`` at each goal reached
+  (``info["success"]``). As in Minari's datasets, each episode's first observation still holds the goal
+  just reached (the env draws the next goal after returning it); loading repairs that
+  (:func:`latent_skills.data.episodes.repair_stale_first_goals`).
+- ``"single-goal"`` (D4RL's ``maze2d``, the LDCQ paper's Table 1): the expert still drives to random
+  goals, but every stored ``desired_goal`` is the evaluation goal (the centre of the evaluation env's
+  goal cell, :func:`eval_goal_position`), rewards and ``infos["success"]`` are relabelled to it with the
+  env's own ``compute_reward`` and episodes are cut by time, every ``max_episode_steps`` of the
+  evaluation env, never at success. Nothing in the data drives to the evaluation goal on purpose: a
+  learner has to stitch.
+
+Episodes chain: each starts with the previous one's last observation; the last partial episode is
+truncated too. Reference scores for normalisation come from the evaluation env (the same for both
+kinds): the same maze with a single fixed goal cell, ``reset_target=False`` and the default episode
+length; ``ref_max`` is the noiseless expert's mean return, ``ref_min`` uniform random actions'.
+Collection streams episode by episode into Minari (memory does not grow with ``steps`` beyond the
+pre-drawn action noise, 16 bytes a step), and the dataset is written aside and moved into place only
+when complete (:mod:`latent_skills.data.makers.saving`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import shutil
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -27,20 +42,28 @@ import minari
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from minari.data_collector import EpisodeBuffer
-from minari.storage import get_dataset_path
 from tqdm.auto import tqdm
 
 from latent_skills.data.makers.maze_planner import MazeExpert
+from latent_skills.data.makers.saving import prepare_target, write_dataset
 
 __all__ = [
+    "GOAL_CONDITIONED",
     "MAZES",
+    "SINGLE_GOAL",
+    "TASKS",
     "MazeExpert",
     "MazeSpec",
     "collect_pointmaze",
     "default_dataset_id",
     "eval_env_spec",
+    "eval_goal_position",
     "reference_scores",
 ]
+
+GOAL_CONDITIONED = "goal-conditioned"
+SINGLE_GOAL = "single-goal"
+TASKS: tuple[str, ...] = (GOAL_CONDITIONED, SINGLE_GOAL)
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,7 @@ MAZES: dict[str, MazeSpec] = {
 # Large enough that gymnasium's TimeLimit never cuts the collection stream.
 _STREAM_MIN_MAX_EPISODE_STEPS = 1_000_000
 _PROGRESS_CHUNK = 1_000  # steps between tqdm updates: per-step updates cost more than a step
+_SUCCESS_RADIUS = 0.45  # info["success"] of gymnasium-robotics' maze envs: within 0.45 of the goal
 
 
 def _register() -> None:
@@ -88,10 +112,18 @@ def _maze_spec(maze: str) -> MazeSpec:
         raise ValueError(f"unknown maze {maze!r}; valid names: {', '.join(sorted(MAZES))}") from None
 
 
-def default_dataset_id(maze: str) -> str:
-    """Minari id under which :func:`collect_pointmaze` saves ``maze`` by default."""
+def _check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid kinds: {', '.join(TASKS)}")
+    return task
+
+
+def default_dataset_id(maze: str, task: str = GOAL_CONDITIONED) -> str:
+    """Minari id under which :func:`collect_pointmaze` saves ``maze`` by default:
+    ``latent-skills/pointmaze/{maze}-v0`` (goal-conditioned) or ``…/{maze}-single-goal-v0``."""
     _maze_spec(maze)
-    return f"latent-skills/pointmaze/{maze}-v0"
+    suffix = "" if _check_task(task) == GOAL_CONDITIONED else f"-{task}"
+    return f"latent-skills/pointmaze/{maze}{suffix}-v0"
 
 
 def eval_env_spec(maze: str) -> EnvSpec:
@@ -106,6 +138,19 @@ def eval_env_spec(maze: str) -> EnvSpec:
     kwargs = dict(base.kwargs)
     kwargs.update(maze_map=spec.eval_map(), continuing_task=True, reset_target=False)
     return dataclasses.replace(base, kwargs=kwargs)
+
+
+def eval_goal_position(maze: str) -> np.ndarray:
+    """``(x, y)`` of the centre of ``maze``'s evaluation goal cell, as its evaluation env computes it
+    (the env then adds up to ±0.25 uniform noise per coordinate at each reset); float64, shape ``(2,)``.
+    """
+    _maze_spec(maze)
+    env = gym.make(eval_env_spec(maze))
+    try:
+        (goal,) = env.unwrapped.maze.unique_goal_locations  # the one "g" cell of eval_map
+        return np.array(goal, dtype=np.float64)
+    finally:
+        env.close()
 
 
 def _data_env(maze: str, steps: int) -> gym.Env:
@@ -176,6 +221,7 @@ def collect_pointmaze(
     ref_episodes: int = 50,
     overwrite: bool = False,
     progress: bool = True,
+    task: str = GOAL_CONDITIONED,
 ) -> minari.MinariDataset:
     """Collect a D4RL-style PointMaze dataset and save it as a local Minari dataset.
 
@@ -184,155 +230,220 @@ def collect_pointmaze(
         steps: total env steps in the stream (= ``total_steps`` of the dataset).
         seed: seeds the env's single reset and the generator behind all other randomness; the same
             seed gives the same dataset.
-        dataset_id: Minari id; ``latent-skills/pointmaze/{maze}-v0`` when None.
+        dataset_id: Minari id (``namespace/name-vN`` or ``name-vN``); when None
+            ``latent-skills/pointmaze/{maze}-v0``, or ``…/{maze}-single-goal-v0`` for ``task="single-goal"``
+            (see :func:`default_dataset_id`).
         action_noise: std of the Gaussian noise added to every expert action before clipping.
         ref_episodes: episodes per policy for the reference scores.
-        overwrite: delete an existing local dataset with this id first.
+        overwrite: replace an existing local dataset with this id (only once the new one is complete).
         progress: show tqdm bars for collection and for the reference episodes.
+        task: ``"goal-conditioned"`` (the goal the expert drives to is observed, episodes cut at each
+            success) or ``"single-goal"`` (D4RL maze2d: goal, rewards and success relabelled to the
+            evaluation goal, episodes cut every evaluation-episode length); see the module docstring.
+            Stored in the dataset's metadata as ``task`` and in its description.
 
     Returns:
         The new dataset (also loadable with ``minari.load_dataset(dataset_id)``).
 
     Raises:
-        ValueError: unknown maze, ``steps < 1``, ``ref_episodes < 1`` or negative noise.
+        ValueError: unknown maze or task, ``steps < 1``, ``ref_episodes < 1`` or negative noise; a
+            malformed dataset id (:class:`~latent_skills.data.makers.saving.InvalidDatasetIdError`).
+            All checked before any env step.
         FileExistsError: the dataset id exists locally and ``overwrite`` is False.
     """
     spec = _maze_spec(maze)
+    _check_task(task)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if ref_episodes < 1:
         raise ValueError(f"ref_episodes must be >= 1, got {ref_episodes}")
     if action_noise < 0:
         raise ValueError(f"action_noise must be >= 0, got {action_noise}")
-    dataset_id = dataset_id or default_dataset_id(maze)
-    path = get_dataset_path(dataset_id)
+    dataset_id = dataset_id or default_dataset_id(maze, task)
     # Checked before collecting so nobody waits for a run that cannot be saved.
-    if path.exists() and not overwrite:
-        raise FileExistsError(
-            f"Minari dataset {dataset_id!r} already exists at {path}; pass overwrite=True "
-            "(--overwrite on the command line) to replace it"
-        )
+    prepare_target(dataset_id, overwrite)
 
-    observations, actions, rewards, success = _collect_stream(spec, steps, seed, action_noise, progress)
     ref_min, ref_max = reference_scores(maze, ref_episodes, seed, progress=progress)
-    buffers = _split_episodes(observations, actions, rewards, success)
+    if task == SINGLE_GOAL:
+        goal = eval_goal_position(maze)
+        cut = f"every {eval_env_spec(maze).max_episode_steps} steps (the eval env's episode length)"
+        kind = (
+            f"Single-goal (D4RL maze2d procedure): the expert drives to random goals (a new one at each goal "
+            f"reached), but every stored desired_goal is the evaluation goal {goal.tolist()} (centre of "
+            f"cell {spec.eval_goal_cell}), rewards are the env's sparse compute_reward against it and "
+            f"infos['success'] likewise; episodes are truncated {cut}, never at success"
+        )
+    else:
+        kind = (
+            "Goal-conditioned (Minari D4RL/pointmaze procedure): desired_goal is the goal the expert "
+            "drives to; an episode is truncated at every goal reached (info['success'])"
+        )
+    description = (
+        f"{spec.env_id} (continuing_task=True, reset_target=True): one stream of {steps} steps from a "
+        f"single reset (seed {seed}) driven by a Q-iteration waypoint expert with N(0, {action_noise:g}^2) "
+        f"action noise; the env continues without reset towards a new random goal at each goal reached. "
+        f"{kind}; the last partial episode is truncated too. Reference scores: {ref_episodes} episodes "
+        f"on the eval env (goal cell {spec.eval_goal_cell}, reset_target=False), random (min) vs noiseless "
+        "expert (max)."
+    )
 
-    if path.exists():  # overwrite: removed only now, so a failed collection keeps the old one
-        shutil.rmtree(path)
-    data_env = _data_env(maze, steps)
-    try:
-        with warnings.catch_warnings():
-            # Minari nags about author/email/permalink, which a generated local dataset lacks.
-            warnings.filterwarnings("ignore", message=r"`(author|author_email|code_permalink)`")
-            return minari.create_dataset_from_buffers(
-                dataset_id=dataset_id,
-                buffer=buffers,
-                env=data_env.spec,
-                eval_env=eval_env_spec(maze),
-                algorithm_name=(
-                    "QIteration waypoint PD expert + Gaussian action noise "
-                    f"(sigma={action_noise:g}), D4RL maze2d procedure"
-                ),
-                author="latent-skills",
-                ref_min_score=ref_min,
-                ref_max_score=ref_max,
-                num_episodes_average_score=ref_episodes,
-                description=(
-                    f"{spec.env_id} (continuing_task=True, reset_target=True): one stream of "
-                    f"{steps} steps from a single reset (seed {seed}) driven by a Q-iteration "
-                    f"waypoint expert with N(0, {action_noise:g}^2) action noise; an episode is "
-                    "truncated at every goal reached (info['success']) and the env continues "
-                    "without reset towards a new goal; the last partial episode is truncated too. "
-                    f"Reference scores: {ref_episodes} episodes on the eval env (goal cell "
-                    f"{spec.eval_goal_cell}, reset_target=False), random (min) vs noiseless "
-                    "expert (max)."
-                ),
-                requirements=_requirements(),
-            )
-    finally:
-        data_env.close()
+    def write(dataset_id: str) -> None:
+        data_env = _data_env(maze, steps)
+        try:
+            with warnings.catch_warnings():
+                # Minari nags about author/email/permalink, which a generated local dataset lacks.
+                warnings.filterwarnings("ignore", message=r"`(author|author_email|code_permalink)`")
+                dataset = minari.create_dataset_from_buffers(
+                    dataset_id=dataset_id,
+                    buffer=[],
+                    env=data_env.spec,
+                    eval_env=eval_env_spec(maze),
+                    algorithm_name=(
+                        "QIteration waypoint PD expert + Gaussian action noise "
+                        f"(sigma={action_noise:g}), D4RL maze2d procedure, {task}"
+                    ),
+                    author="latent-skills",
+                    ref_min_score=ref_min,
+                    ref_max_score=ref_max,
+                    num_episodes_average_score=ref_episodes,
+                    description=description,
+                    requirements=_requirements(),
+                )
+            dataset.storage.update_metadata({"task": task})
+            # Episodes are written as the stream produces them: memory stays one episode's worth.
+            dataset.storage.update_episodes(_stream_episodes(spec, steps, seed, action_noise, task, progress))
+        finally:
+            data_env.close()
+
+    return write_dataset(dataset_id, write, overwrite=overwrite)
 
 
-def _collect_stream(
-    spec: MazeSpec, steps: int, seed: int, action_noise: float, progress: bool
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-    """Run the noisy expert for ``steps`` steps; arrays of the whole stream (obs have steps+1 rows)."""
+class _EpisodeBuilder:
+    """One episode's arrays, filled step by step (growing when needed), handed out as copies."""
+
+    def __init__(self, capacity: int) -> None:
+        self._allocate(capacity)
+        self.n = 0
+
+    def _allocate(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.obs = np.empty((capacity + 1, 4))
+        self.achieved = np.empty((capacity + 1, 2))
+        self.desired = np.empty((capacity + 1, 2))
+        self.actions = np.empty((capacity, 2), dtype=np.float32)
+        self.rewards = np.empty(capacity)
+        self.success = np.zeros(capacity + 1, dtype=bool)  # success[t]: info of observation t
+
+    def _grow(self) -> None:
+        old = (self.obs, self.achieved, self.desired, self.actions, self.rewards, self.success)
+        self._allocate(2 * self.capacity)
+        for new, arr in zip(
+            (self.obs, self.achieved, self.desired, self.actions, self.rewards, self.success),
+            old,
+            strict=True,
+        ):
+            new[: len(arr)] = arr
+
+    def put_observation(self, row: int, obs: dict[str, np.ndarray], success: bool) -> None:
+        self.obs[row] = obs["observation"]
+        self.achieved[row] = obs["achieved_goal"]
+        self.desired[row] = obs["desired_goal"]
+        self.success[row] = success
+
+    def add(self, action: np.ndarray, obs: dict[str, np.ndarray], reward: float, success: bool) -> None:
+        """Record a step: its action, reward and the observation (and success) after it."""
+        if self.n == self.capacity:
+            self._grow()
+        self.actions[self.n] = action
+        self.rewards[self.n] = reward
+        self.n += 1
+        self.put_observation(self.n, obs, success)
+
+    def pop(self, episode_id: int, relabel: tuple[np.ndarray, Any] | None) -> EpisodeBuffer:
+        """The episode so far as a truncated :class:`EpisodeBuffer`; the builder restarts from its last
+        observation. ``relabel=(goal, compute_reward)`` stores ``goal`` as every ``desired_goal`` and
+        recomputes rewards and success against it."""
+        n = self.n
+        achieved = self.achieved[: n + 1].copy()
+        if relabel is None:
+            desired = self.desired[: n + 1].copy()
+            rewards = self.rewards[:n].copy()
+            success = self.success[: n + 1].copy()
+        else:
+            goal, compute_reward = relabel
+            desired = np.tile(goal, (n + 1, 1))
+            # reward of step t: from the observation after it, as the env computes it
+            rewards = np.asarray(compute_reward(achieved[1:], goal, {}), dtype=np.float64)
+            success = np.linalg.norm(achieved - goal, axis=-1) <= _SUCCESS_RADIUS
+        truncations = np.zeros(n, dtype=bool)
+        truncations[-1] = True
+        buffer = EpisodeBuffer(
+            id=episode_id,
+            observations={
+                "achieved_goal": achieved,
+                "desired_goal": desired,
+                "observation": self.obs[: n + 1].copy(),
+            },
+            actions=self.actions[:n].copy(),
+            rewards=rewards,
+            terminations=np.zeros(n, dtype=bool),
+            truncations=truncations,
+            infos={"success": success},
+        )
+        for arr in (self.obs, self.achieved, self.desired, self.success):
+            arr[0] = arr[n]
+        self.n = 0
+        return buffer
+
+
+def _stream_episodes(
+    spec: MazeSpec, steps: int, seed: int, action_noise: float, task: str, progress: bool
+) -> Iterator[EpisodeBuffer]:
+    """Run the noisy expert for ``steps`` steps and yield the episodes of ``task`` as they end."""
     env = _data_env(spec.name, steps)
     rng = np.random.default_rng(seed)
     expert = MazeExpert(env.unwrapped.maze, rng)
     # All action noise drawn up front (one call instead of one per step); the expert draws its
     # waypoint jitter from the same generator afterwards, so a seed fixes everything.
     noise = rng.normal(0.0, action_noise, size=(steps, 2)) if action_noise > 0 else None
-
-    obs_vec = np.empty((steps + 1, 4))
-    achieved = np.empty((steps + 1, 2))
-    desired = np.empty((steps + 1, 2))
-    actions = np.empty((steps, 2), dtype=np.float32)
-    rewards = np.empty(steps)
-    success = np.zeros(steps + 1, dtype=bool)  # success[t]: info of observation t
+    if task == SINGLE_GOAL:
+        episode_steps: int | None = eval_env_spec(spec.name).max_episode_steps
+        relabel = (eval_goal_position(spec.name), env.unwrapped.compute_reward)
+    else:
+        episode_steps, relabel = None, None
+    episode = _EpisodeBuilder(episode_steps or 1024)
+    episode_id = 0
 
     obs, info = env.reset(seed=seed)
-    obs_vec[0], achieved[0], desired[0] = obs["observation"], obs["achieved_goal"], obs["desired_goal"]
-    success[0] = info["success"]
+    episode.put_observation(0, obs, info["success"])
     x, y, vx, vy = obs["observation"].tolist()
     gx, gy = obs["desired_goal"].tolist()
     step = env.step
-    bar = tqdm(total=steps, desc=f"collect {spec.name}", unit="step", disable=not progress)
+    bar = tqdm(total=steps, desc=f"collect {spec.name} ({task})", unit="step", disable=not progress)
     try:
         for t in range(steps):
             ax, ay = expert.act(x, y, vx, vy, gx, gy)
             if noise is not None:
                 ax = min(1.0, max(-1.0, ax + noise[t, 0]))
                 ay = min(1.0, max(-1.0, ay + noise[t, 1]))
-            actions[t] = (ax, ay)
-            obs, reward, terminated, truncated, info = step(actions[t])
+            action = np.array((ax, ay), dtype=np.float32)
+            obs, reward, terminated, truncated, info = step(action)
             if terminated or truncated:  # cannot happen with continuing_task and a huge limit
                 raise RuntimeError(f"stream ended unexpectedly at step {t}")
-            o = obs["observation"]
-            obs_vec[t + 1] = o
-            achieved[t + 1] = obs["achieved_goal"]
-            desired[t + 1] = obs["desired_goal"]
-            rewards[t] = reward
-            success[t + 1] = info["success"]
-            x, y, vx, vy = o.tolist()
+            success = info["success"]
+            episode.add(action, obs, reward, success)
+            x, y, vx, vy = obs["observation"].tolist()
             gx, gy = obs["desired_goal"].tolist()
             if (t + 1) % _PROGRESS_CHUNK == 0:
                 bar.update(_PROGRESS_CHUNK)
+            # goal-conditioned: cut at each goal reached; single-goal: by time only
+            ends = success if episode_steps is None else episode.n == episode_steps
+            if ends:
+                yield episode.pop(episode_id, relabel)
+                episode_id += 1
+        if episode.n:
+            yield episode.pop(episode_id, relabel)
         bar.update(steps - bar.n)
     finally:
         bar.close()
         env.close()
-    observations = {"achieved_goal": achieved, "desired_goal": desired, "observation": obs_vec}
-    return observations, actions, rewards, success
-
-
-def _split_episodes(
-    observations: dict[str, np.ndarray],
-    actions: np.ndarray,
-    rewards: np.ndarray,
-    success: np.ndarray,
-) -> list[EpisodeBuffer]:
-    """Cut the stream after every success step; episodes share their boundary observation."""
-    steps = len(actions)
-    # Step t (0-based) succeeded when the observation after it, t+1, has success.
-    ends = [int(t) + 1 for t in np.flatnonzero(success[1:])]
-    if not ends or ends[-1] != steps:
-        ends.append(steps)  # the final partial episode, truncated too
-    buffers, start = [], 0
-    for k, end in enumerate(ends):
-        n = end - start
-        truncations = np.zeros(n, dtype=bool)
-        truncations[-1] = True
-        buffers.append(
-            EpisodeBuffer(
-                id=k,
-                observations={key: arr[start : end + 1] for key, arr in observations.items()},
-                actions=actions[start:end],
-                rewards=rewards[start:end],
-                terminations=np.zeros(n, dtype=bool),
-                truncations=truncations,
-                infos={"success": success[start : end + 1]},
-            )
-        )
-        start = end
-    return buffers
