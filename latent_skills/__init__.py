@@ -8,6 +8,7 @@ from latent_skills.agents import (
     LatentDiffuser,
     LatentSkillAgent,
     TrainingDivergedError,
+    TrainingInterrupted,
     load_agent,
 )
 from latent_skills.config import (
@@ -19,7 +20,7 @@ from latent_skills.config import (
     LDCQConfig,
     LDGCConfig,
 )
-from latent_skills.envs import SkillEnv, latent_bounds
+from latent_skills.envs import SkillEnv, UntrustedEnvSpecError, latent_bounds
 
 __version__ = "0.1.0.dev0"
 
@@ -39,6 +40,8 @@ __all__ = [
     "LatentSkillAgent",
     "SkillEnv",
     "TrainingDivergedError",
+    "TrainingInterrupted",
+    "UntrustedEnvSpecError",
     "__version__",
     "latent_bounds",
     "load_agent",

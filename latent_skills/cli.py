@@ -7,7 +7,36 @@ import json
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean bad input (a config value, a checkpoint, a dataset id), not a bug: the CLI
+    prints their message, which names the fix, without a traceback."""
+    from .agents import TrainingDivergedError
+    from .config import ConfigError
+    from .data import DatasetNotFoundError
+    from .envs import UntrustedEnvSpecError
+    from .hub import CheckpointError
+
+    return (
+        ConfigError,
+        CheckpointError,
+        DatasetNotFoundError,
+        TrainingDivergedError,
+        UntrustedEnvSpecError,
+        FileExistsError,
+    )
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if isinstance(exc, _user_errors()):
+                raise click.ClickException(str(exc)) from exc
+            raise
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="latent-skills")
 def main() -> None:
     """Learn temporally-abstract skills from offline RL datasets and act with them."""
@@ -20,12 +49,30 @@ def collect() -> None:
 
 @collect.command("pointmaze")
 @click.option("--maze", type=click.Choice(["umaze", "medium", "large"]), default="umaze", show_default=True)
+@click.option(
+    "--task",
+    type=click.Choice(["goal-conditioned", "single-goal"]),
+    default="goal-conditioned",
+    show_default=True,
+    help="goal-conditioned: the goal the expert drives to is observed, episodes cut at each success "
+    "(Minari D4RL/pointmaze). single-goal: goal and rewards relabelled to the evaluation goal, episodes "
+    "cut by time (D4RL maze2d, the LDCQ paper's Table 1).",
+)
 @click.option("--steps", type=click.IntRange(min=1), default=100_000, show_default=True, help="Env steps.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
-    "--dataset-id", default=None, help="Minari id to write [default: latent-skills/pointmaze/MAZE-v0]."
+    "--dataset-id",
+    default=None,
+    help="Minari id to write, NAMESPACE/NAME-vN or NAME-vN [default: latent-skills/pointmaze/MAZE-v0, "
+    "or latent-skills/pointmaze/MAZE-single-goal-v0 with --task single-goal].",
 )
-@click.option("--action-noise", type=float, default=0.5, show_default=True, help="Std of action noise.")
+@click.option(
+    "--action-noise",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Std of action noise.",
+)
 @click.option(
     "--ref-episodes",
     type=click.IntRange(min=1),
@@ -33,9 +80,14 @@ def collect() -> None:
     show_default=True,
     help="Episodes averaged for each reference score.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace a local dataset with the same id.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a local dataset with the same id (once the new one is complete).",
+)
 def collect_pointmaze_command(
     maze: str,
+    task: str,
     steps: int,
     seed: int,
     dataset_id: str | None,
@@ -43,9 +95,18 @@ def collect_pointmaze_command(
     ref_episodes: int,
     overwrite: bool,
 ) -> None:
-    """A PointMaze dataset made the way D4RL's were: a noisy waypoint expert, cut at every success."""
-    from .data.makers import collect_pointmaze
+    """A PointMaze dataset made the way D4RL's were: a noisy waypoint expert driving to random goals,
+    stored goal-conditioned (cut at every success) or single-goal (D4RL maze2d, cut by time).
 
+    The dataset is written aside and moved into place when complete: an interrupted or failed run
+    leaves nothing under the id."""
+    from .data.makers import InvalidDatasetIdError, check_dataset_id, collect_pointmaze
+
+    if dataset_id is not None:  # before anything runs: a bad id must not cost a collection
+        try:
+            check_dataset_id(dataset_id)
+        except InvalidDatasetIdError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--dataset-id'") from exc
     try:
         dataset = collect_pointmaze(
             maze=maze,
@@ -56,8 +117,9 @@ def collect_pointmaze_command(
             ref_episodes=ref_episodes,
             overwrite=overwrite,
             progress=True,
+            task=task,
         )
-    except FileExistsError as exc:
+    except (FileExistsError, InvalidDatasetIdError) as exc:
         raise click.ClickException(str(exc)) from exc
     _print_summary(dataset)
 
@@ -93,12 +155,6 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
 AGENT_NAMES = ("LDCQ", "LDGC", "LDCP", "BCQH", "LatentDiffuser")
 
 
-def _agent_class(name: str):
-    import latent_skills
-
-    return getattr(latent_skills, next(n for n in AGENT_NAMES if n.lower() == name.lower()))
-
-
 def _short_name(dataset_id: str) -> str:
     """``latent-skills/pointmaze/umaze-v0`` → ``umaze``; ``D4RL/kitchen/mixed-v2`` → ``kitchen-mixed``."""
     parts = dataset_id.split("/")[1:] or [dataset_id]
@@ -129,7 +185,24 @@ def _short_name(dataset_id: str) -> str:
     "out_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Checkpoint folder [default: runs/AGENT-DATASET, e.g. runs/ldcq-umaze].",
+    help="Checkpoint folder [default: runs/AGENT-DATASET, e.g. runs/ldcq-umaze]. A folder that is not "
+    "empty is refused unless --overwrite.",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Continue the interrupted run saved in this folder exactly where it stopped (its own config, "
+    "dataset and plan).",
+)
+@click.option("--overwrite", is_flag=True, help="Train into --out even if it holds an earlier run.")
+@click.option(
+    "--save-every",
+    type=click.IntRange(min=0),
+    default=5000,
+    show_default=True,
+    help="Also save a resumable checkpoint every N steps inside a stage (0: only after each stage).",
 )
 @click.option(
     "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable)."
@@ -147,6 +220,9 @@ def train(
     agent_name: str,
     preset: str,
     out_dir: str | None,
+    resume_dir: str | None,
+    overwrite: bool,
+    save_every: int,
     settings: tuple[str, ...],
     seed: int,
     device: str,
@@ -159,61 +235,111 @@ def train(
 
     With --recipe FILE the recipe gives the agent, dataset, preset, H, config and evaluation episodes;
     DATASET, --agent, --preset, --eval-episodes given on the command line and --set override it (the
-    defaults shown below apply only where neither sets a value)."""
-    from dataclasses import replace
+    defaults shown below apply only where neither sets a value).
+
+    Ctrl-C or SIGTERM stops at the end of a step and saves a checkpoint; `train --resume DIR` continues
+    it exactly."""
     from pathlib import Path
 
-    from click.core import ParameterSource
     from stable_baselines3.common.logger import configure
 
-    from .config import ConfigError
-    from .data import DatasetNotFoundError
-    from .data.loading import is_local
+    from .agents import TrainingInterrupted, load_agent
+    from .agents.resume import append_csv_logger
+
+    if resume_dir is not None:
+        given = [
+            p
+            for p in ("dataset", "recipe_path", "agent_name", "preset", "out_dir", "settings", "seed")
+            if _given(p)
+        ]
+        if given:
+            raise click.UsageError(
+                f"--resume continues the saved run with its own settings: leave out {', '.join(given)}"
+            )
+        out = Path(resume_dir)
+        agent = load_agent(str(out), device=device)
+        if not agent.can_resume:
+            raise click.ClickException(
+                f"Nothing to resume: {out} holds a finished run (or one saved by save()). Train a new "
+                "one with --out, or more stages from Python with learn(stages=[...])."
+            )
+        agent.set_logger(append_csv_logger(out / "logs"))
+        click.echo(f"resuming {type(agent).__name__} from {out}")
+        run = {"resume": True}
+    else:
+        recipe = _training_recipe(dataset, recipe_path, agent_name, preset, eval_episodes)
+        eval_episodes = recipe.eval_episodes
+        if recipe.dataset == EMBEDDED_DATASET:
+            _make_embedded_dataset()
+        options = _parse_settings(settings)
+        seed_value: int | str = options.pop("seed", seed)  # --set seed=N is --seed N
+        agent = recipe.make_agent(seed=seed_value, device=device, download=download, **options)
+        out = Path(out_dir or f"runs/{type(agent).__name__.lower()}-{_short_name(recipe.dataset)}")
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise click.UsageError(
+                f"{out} already holds a run: continue it with --resume {out}, train into it anyway with "
+                "--overwrite, or choose another --out."
+            )
+        agent.set_logger(configure(str(out / "logs"), ["csv"]))
+        click.echo(
+            f"{type(agent).__name__} on {recipe.dataset} ({len(agent.data.windows)} windows, "
+            f"H={agent.config.horizon}), preset {recipe.preset!r}"
+        )
+        run = {}
+    try:
+        agent.learn(progress_bar=True, save_path=out, save_every=save_every or None, **run)
+    except TrainingInterrupted as exc:
+        click.get_current_context().exit(128 + exc.signal_number)
+    click.echo(f"saved {out}")
+    if eval_episodes:
+        _report(
+            agent.evaluate(n_episodes=eval_episodes, n_envs=eval_envs, seed=seed, progress_bar=True),
+            out / "eval.json",
+        )
+
+
+def _given(param: str) -> bool:
+    """Whether the command line (not a default) set ``param`` of the current command."""
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source(param)
+    return source not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def _training_recipe(dataset: str, recipe_path: str | None, agent_name: str, preset: str, eval_episodes: int):
+    """The recipe the command line describes: --recipe FILE, with what the command line sets explicitly
+    winning over it."""
+    from dataclasses import replace
+
     from .recipes import Recipe, load_recipe
 
     recipe = Recipe(agent=agent_name, dataset=dataset, preset=preset, eval_episodes=eval_episodes)
-    if recipe_path is not None:
-        try:
-            loaded = load_recipe(recipe_path)
-        except FileNotFoundError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--recipe'") from exc
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from exc
-        # what the command line sets explicitly wins over the recipe
-        source = click.get_current_context().get_parameter_source
-        params = {
-            "agent": "agent_name",
-            "dataset": "dataset",
-            "preset": "preset",
-            "eval_episodes": "eval_episodes",
-        }
-        defaults = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
-        given = [field for field, param in params.items() if source(param) not in defaults]
-        recipe = replace(loaded, **{field: getattr(recipe, field) for field in given})
-        click.echo(f"recipe {recipe_path}: {recipe.description or recipe.agent + ' on ' + recipe.dataset}")
-    dataset, preset = recipe.dataset, recipe.preset
-    if dataset == EMBEDDED_DATASET and not is_local(dataset):
+    if recipe_path is None:
+        return recipe
+    try:
+        loaded = load_recipe(recipe_path)
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--recipe'") from exc
+    params = {
+        "agent": "agent_name",
+        "dataset": "dataset",
+        "preset": "preset",
+        "eval_episodes": "eval_episodes",
+    }
+    given = [field for field, param in params.items() if _given(param)]
+    recipe = replace(loaded, **{field: getattr(recipe, field) for field in given})
+    click.echo(f"recipe {recipe_path}: {recipe.description or recipe.agent + ' on ' + recipe.dataset}")
+    return recipe
+
+
+def _make_embedded_dataset() -> None:
+    from .data.loading import is_local
+
+    if not is_local(EMBEDDED_DATASET):
         from .data.makers import collect_pointmaze
 
-        click.echo(f"{dataset} is not local: making it (100k steps, no network needed).")
+        click.echo(f"{EMBEDDED_DATASET} is not local: making it (100k steps, no network needed).")
         collect_pointmaze("umaze", steps=100_000, seed=0, progress=True)
-    cls = _agent_class(recipe.agent)
-    try:
-        agent = recipe.make_agent(seed=seed, device=device, download=download, **_parse_settings(settings))
-    except (ConfigError, DatasetNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    out = Path(out_dir or f"runs/{cls.__name__.lower()}-{_short_name(dataset)}")
-    agent.set_logger(configure(str(out / "logs"), ["csv"]))
-    click.echo(
-        f"{cls.__name__} on {dataset} ({len(agent.data.windows)} windows, H={agent.config.horizon}), preset {preset!r}"
-    )
-    agent.learn(progress_bar=True, save_path=out)
-    click.echo(f"saved {out}")
-    if recipe.eval_episodes:
-        _report(
-            agent.evaluate(n_episodes=recipe.eval_episodes, n_envs=eval_envs, seed=seed, progress_bar=True),
-            out / "eval.json",
-        )
 
 
 @main.command()
@@ -259,11 +385,13 @@ def evaluate(
             agent.set_acting(**_parse_settings(settings))
     except (CheckpointError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
-    _report(
-        agent.evaluate(
+    try:
+        result = agent.evaluate(
             n_episodes=episodes, n_envs=envs, seed=seed, deterministic=not stochastic, progress_bar=True
         )
-    )
+    except ValueError as exc:  # an env the checkpoint may not build, or one that does not fit it
+        raise click.ClickException(str(exc)) from exc
+    _report(result)
 
 
 @main.command()

@@ -61,3 +61,78 @@ def test_train_then_evaluate_from_the_command_line(minari_root, tmp_path):
 def test_train_rejects_unknown_fields(minari_root, box_dataset):
     result = CliRunner().invoke(main, ["train", "test/box/mixed-v0", "--set", "skils_steps=3"])
     assert result.exit_code == 1 and "Did you mean 'skills_steps'" in result.output
+
+
+def _tiny_args(**extra: object) -> list[str]:
+    from agent_helpers import TINY
+
+    values = {**TINY, "horizon": 2, **extra}
+    settings = [f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in values.items()]
+    return [x for kv in settings for x in ("--set", kv)]
+
+
+def test_train_refuses_a_used_folder_and_resumes_an_interrupted_run(minari_root, box_dataset, tmp_path):
+    from latent_skills import LDCQ
+
+    out = tmp_path / "run"
+    args = ["train", "test/box/mixed-v0", "--out", str(out), "--eval-episodes", "0"]
+    first = CliRunner().invoke(main, [*args, *_tiny_args()])
+    assert first.exit_code == 0, first.output
+    csv = (out / "logs" / "progress.csv").read_text()
+    again = CliRunner().invoke(main, [*args, *_tiny_args()])
+    assert again.exit_code == 2 and "--resume" in again.output and "--overwrite" in again.output
+    assert (out / "logs" / "progress.csv").read_text() == csv  # nothing was touched
+
+    # an interrupted run (as Ctrl-C leaves it), resumed from the command line
+    agent = LDCQ.from_dataset(box_dataset, **{**dict(_pairs(_tiny_args())), "seed": 0})
+
+    def ctrl_c(locals_, globals_) -> bool:
+        if locals_["name"] == "prior" and locals_["step"] == 4:
+            raise KeyboardInterrupt
+        return True
+
+    with pytest.raises(KeyboardInterrupt):
+        agent.learn(save_path=tmp_path / "cut", callback=ctrl_c)
+    resumed = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "cut"), "--eval-episodes", "0"])
+    assert resumed.exit_code == 0, resumed.output
+    assert LDCQ.load(tmp_path / "cut").stages_completed == ["skills", "prior", "q"]
+    both = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "cut"), "--set", "seed=1"])
+    assert both.exit_code == 2 and "leave out settings" in both.output
+    done = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "cut")])
+    assert done.exit_code == 1 and "Nothing to resume" in done.output and "Traceback" not in done.output
+
+
+def _pairs(args: list[str]):
+    for value in args[1::2]:
+        key, _, text = value.partition("=")
+        yield key, text
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--set", "q_widths=0,4"], "q_widths"),
+        (["--set", "grad_clip=0"], "grad_clip"),
+        (["--set", "skills_lr=inf"], "skills_lr"),
+        (["--set", "seed=-1"], "seed"),
+        (["--device", "cuda:7"], "device"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(minari_root, box_dataset, tmp_path, extra, message):
+    import torch
+
+    if extra[0] == "--device" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has that device")
+    result = CliRunner().invoke(main, ["train", "test/box/mixed-v0", "--out", str(tmp_path / "r"), *extra])
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+def test_set_seed_is_the_seed(minari_root, box_dataset, tmp_path):
+    args = ["train", "test/box/mixed-v0", "--eval-episodes", "0", *_tiny_args(skills_steps=2, prior_steps=2)]
+    result = CliRunner().invoke(
+        main, [*args, "--set", "q_steps=2", "--set", "seed=5", "--out", str(tmp_path / "a")]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["config"]["seed"] == 5

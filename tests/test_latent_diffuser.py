@@ -283,5 +283,5 @@ def test_config_checks_and_presets():
 
 def test_energy_stage_needs_the_prior_and_critic(toy):
     fresh = LatentDiffuser.from_dataset(toy["dataset"], **SETTINGS).reuse_stages(toy["ldcq"], ("skills",))
-    with pytest.raises(ValueError, match=r"\['prior', 'q'\] first"):
+    with pytest.raises(ValueError, match=r"stage 'energy' trains over \['prior', 'q'\]"):
         fresh.learn(stages=["energy"])

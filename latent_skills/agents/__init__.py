@@ -6,6 +6,7 @@ from .latent_diffuser import LatentDiffuser
 from .ldcp import LDCP
 from .ldcq import LDCQ
 from .ldgc import LDGC
+from .resume import TrainingInterrupted
 
 __all__ = [
     "BCQH",
@@ -15,6 +16,7 @@ __all__ = [
     "LatentDiffuser",
     "LatentSkillAgent",
     "TrainingDivergedError",
+    "TrainingInterrupted",
     "load_agent",
 ]
 

@@ -7,6 +7,7 @@ it picks a latent in ``_choose_latents``; everything else is here.
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,15 @@ from latent_skills.hub.checkpoint import CheckpointError, read_checkpoint, write
 from latent_skills.hub.checkpoint import split_state as _split_state
 from latent_skills.nn import LatentDenoiser, SkillVAE, StateNormalizer
 
+from .resume import (
+    Resumable,
+    StopSignals,
+    TrainingInterrupted,
+    load_optimizer_state,
+    numpy_generator_state,
+    optimizer_state,
+    set_numpy_generator_state,
+)
 from .spec import AgentSpec, default_horizon, register_robotics_envs
 
 SkillState = tuple[np.ndarray, np.ndarray]  # (latent per env (n, D), steps since replanning (n,))
@@ -41,15 +51,73 @@ class TrainingDivergedError(FloatingPointError):
     """A loss or gradient turned non-finite; the weights are those of the last good step."""
 
 
+TrainingState = tuple[dict[str, Any], dict[str, torch.Tensor]]  # a stage's state between steps
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a saved run stopped inside its first remaining stage."""
+
+    step: int
+    stage_state: dict[str, Any] | None
+    tensors: dict[str, torch.Tensor]
+
+
+def signal_name(number: int) -> str:
+    return signal.Signals(number).name
+
+
+def _restore(params: list[torch.Tensor], backup: list[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for param, saved in zip(params, backup, strict=True):
+            param.copy_(saved)
+
+
+def _keep_finite(params: list[torch.Tensor], backup: list[torch.Tensor]) -> None:
+    """After non-finite gradients: keep the weights if they are finite, else take the step before's."""
+    if not all(bool(torch.isfinite(p).all()) for p in params):
+        _restore(params, backup)
+
+
 @dataclass
 class Stage:
-    """One training stage: what it trains and how to compute one step's loss."""
+    """One training stage: what it trains, how to compute one step's loss, and what it keeps between
+    steps (generators, replay priorities) so that an interrupted stage resumes exactly."""
 
     name: str
     modules: list[nn.Module]
     optimizer: torch.optim.Optimizer
     loss: Callable[[int], tuple[torch.Tensor, dict[str, float]]]
     after_step: Callable[[int], None] | None = None
+    rng: np.random.Generator | None = None
+    generator: torch.Generator | None = None
+    resumables: dict[str, Resumable] = field(default_factory=dict)
+    # modules that after_step changes (target networks): restored with the trained ones on divergence
+    followers: list[nn.Module] = field(default_factory=list)
+
+    def training_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """Everything but the weights that the next step depends on, as JSON + tensors."""
+        optimizer_meta, optimizer_tensors = optimizer_state(self.optimizer)
+        meta: dict[str, Any] = {"optimizer": optimizer_meta, "resumables": {}}
+        tensors = {f"optimizer.{k}": v for k, v in optimizer_tensors.items()}
+        if self.rng is not None:
+            meta["numpy_generator"] = numpy_generator_state(self.rng)
+        if self.generator is not None:
+            tensors["torch_generator"] = self.generator.get_state()
+        for name, part in self.resumables.items():
+            part_meta, part_tensors = part.training_state()
+            meta["resumables"][name] = part_meta
+            tensors.update({f"{name}.{k}": v for k, v in part_tensors.items()})
+        return meta, tensors
+
+    def load_training_state(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        load_optimizer_state(self.optimizer, meta["optimizer"], _split_state(tensors, "optimizer"))
+        if self.rng is not None:
+            set_numpy_generator_state(self.rng, meta["numpy_generator"])
+        if self.generator is not None:
+            self.generator.set_state(tensors["torch_generator"])
+        for name, part in self.resumables.items():
+            part.load_training_state(meta["resumables"][name], _split_state(tensors, name))
 
 
 @dataclass
@@ -62,9 +130,46 @@ class TrainingData:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"``: CUDA, else Apple's MPS, else the CPU; otherwise ``device`` checked to exist here.
+
+    A device this machine lacks (``"cuda"`` without a GPU, ``"cuda:3"`` with two) or a string torch
+    does not parse is a :class:`ConfigError` now, not a torch traceback at the first tensor.
+    """
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"device {device!r} is not a device torch knows; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device={str(device)!r}: CUDA is not available on this machine; use device='cpu' or 'auto'"
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                f"(cuda:0 … cuda:{torch.cuda.device_count() - 1}); use one of those, 'cpu' or 'auto'"
+            )
+    elif resolved.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError(
+                f"device={str(device)!r}: MPS (Apple GPU) is not available on this machine; "
+                "use device='cpu' or 'auto'"
+            )
+    elif resolved.type != "cpu":
+        raise ConfigError(
+            f"device={str(device)!r}: latent-skills runs on 'cpu', 'cuda' or 'mps'; use one of those or 'auto'"
+        )
+    return resolved
 
 
 class LatentSkillAgent:
@@ -90,6 +195,8 @@ class LatentSkillAgent:
         self.device = resolve_device(device)
         self.num_timesteps = 0
         self.stages_completed: list[str] = []
+        # the unfinished run a loaded checkpoint holds: (plan and step, the stage's tensors)
+        self._resume_state: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
         self.logger: Logger = configure(None, [])
         self._data: TrainingData | None = None
         self._progress = False  # whether the current learn() call shows progress bars
@@ -243,55 +350,130 @@ class LatentSkillAgent:
         progress_bar: bool = False,
         stages: list[str] | tuple[str, ...] | str | None = None,
         save_path: str | Path | None = None,
+        save_every: int | None = None,
+        resume: bool = False,
         log_interval: int = 500,
     ) -> LatentSkillAgent:
         """Train ``stages`` (default: all, in order) for ``total_timesteps`` gradient steps in all,
         split in the config's proportions (default: the config's step counts).
 
-        With ``save_path`` the agent is saved after each stage. Ctrl-C saves a checkpoint (to
-        ``save_path`` or ``./latent-skills-interrupted``) and says how to resume; a non-finite loss
-        stops with :class:`TrainingDivergedError`, keeping the last good weights.
+        A stage trains over the stages before it: each must be trained already (or reused), or run in
+        this call. Training a stage again marks the stages after it as not trained.
+
+        With ``save_path`` the agent is saved after each stage, and with ``save_every=N`` also every N
+        steps inside a stage, with the full training state (optimiser, generators, replay priorities).
+        Ctrl-C or SIGTERM stops at the end of the current step, saves such a checkpoint (to
+        ``save_path`` or ``./latent-skills-interrupted``) and raises :class:`TrainingInterrupted`;
+        ``Agent.load(path).learn(resume=True)`` then continues exactly where it stopped. A non-finite
+        loss or gradient stops with :class:`TrainingDivergedError`, keeping the last finite weights.
+        A callback returning False stops training; the stage it stopped is not marked trained.
         """
-        order = list(self.config.STAGES)
-        stages = [stages] if isinstance(stages, str) else list(stages or order)
-        unknown = [s for s in stages if s not in order]
-        if unknown:
-            raise ValueError(f"{type(self).__name__} has stages {order}; unknown: {unknown}")
-        stages = [s for s in order if s in stages]
-        steps = self._split_steps(total_timesteps, stages)
+        if save_every is not None and (save_every < 1 or save_path is None):
+            raise ValueError(f"save_every={save_every} needs save_path and must be ≥ 1")
+        if resume:
+            if total_timesteps is not None or stages is not None:
+                raise ValueError(
+                    "resume=True continues the saved run's plan: leave out total_timesteps and stages"
+                )
+            plan, resumed = self._resumed_plan()
+        else:
+            plan, resumed = self._plan(total_timesteps, stages), None
         cb = self._init_callback(callback)
         self._progress = progress_bar
         cb.on_training_start(locals(), globals())
-        current = stages[0]
+        names = list(plan)
+        target = Path(save_path or "latent-skills-interrupted")
+
+        def checkpoint(stage: str, step: int, state: TrainingState | None) -> Path:
+            remaining = {n: plan[n] for n in names[names.index(stage) :]}
+            return self._write(target, {"plan": remaining, "stage": stage, "step": step}, state)
+
+        signals = StopSignals()
         try:
-            for current in stages:
-                self._run_stage(current, steps[current], cb, progress_bar, log_interval)
-                if current not in self.stages_completed:
-                    self.stages_completed.append(current)
-                if save_path is not None:
-                    self.save(save_path)
-        except KeyboardInterrupt:
-            target = Path(save_path or "latent-skills-interrupted")
-            self.save(target)
-            remaining = stages[stages.index(current) :]
-            print(
-                f"\nInterrupted during stage {current!r}: checkpoint saved to {target}. Resume with\n"
-                f"  {type(self).__name__}.load({str(target)!r}).learn(stages={remaining})"
-            )
+            with signals.installed():
+                for name in names:
+                    self._mark_untrained_from(name)
+                    start = resumed if name == names[0] else None
+                    stopped = self._run_stage(
+                        name, plan[name], start, cb, signals, checkpoint, save_every, log_interval
+                    )
+                    if stopped is not None:  # a callback stopped training: the stage is unfinished
+                        if save_path is not None:
+                            checkpoint(name, *stopped)
+                        break
+                    self.stages_completed = [
+                        s for s in self.config.STAGES if s in {*self.stages_completed, name}
+                    ]
+                    if save_path is not None:
+                        later = names[names.index(name) + 1 :]
+                        if later:
+                            checkpoint(later[0], 0, None)
+                        else:
+                            self._write(save_path, None, None)
+        except TrainingInterrupted as exc:
+            print(f"\n{exc}")
             raise
         finally:
             self._train_mode(False)
+        self._resume_state = None
         cb.on_training_end()
         return self
 
-    def _split_steps(self, total: int | None, stages: list[str]) -> dict[str, int]:
+    @property
+    def can_resume(self) -> bool:
+        """Whether this agent was loaded from a checkpoint of an unfinished run (``learn(resume=True)``)."""
+        return self._resume_state is not None
+
+    def _plan(self, total: int | None, stages: list[str] | tuple[str, ...] | str | None) -> dict[str, int]:
+        """The stages to run, in order, with their step counts; errors name what is missing."""
+        order = list(self.config.STAGES)
+        chosen = order if stages is None else [stages] if isinstance(stages, str) else list(stages)
+        if not chosen:
+            raise ValueError(f"stages=[] trains nothing: name some of {order}")
+        unknown = [s for s in chosen if s not in order]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has stages {order}; unknown: {unknown}")
+        chosen = [s for s in order if s in chosen]
+        for stage in chosen:
+            missing = [s for s in order[: order.index(stage)] if s not in self.stages_completed + chosen]
+            if missing:
+                raise ValueError(
+                    f"stage {stage!r} trains over {missing}, which this agent has not trained: "
+                    f"learn(stages={missing + [stage]}) or reuse_stages(...) them first"
+                )
         planned = self.config.stage_steps()
         if total is None:
-            return {s: planned[s] for s in stages}
-        weight = sum(planned[s] for s in stages)
-        split = {s: int(total * planned[s] / weight) for s in stages}
-        split[stages[-1]] += total - sum(split.values())
+            return {s: planned[s] for s in chosen}
+        if total < 1:
+            raise ValueError(f"total_timesteps must be ≥ 1, got {total}")
+        weight = sum(planned[s] for s in chosen)
+        split = {s: int(total * planned[s] / weight) for s in chosen}
+        split[chosen[-1]] += total - sum(split.values())
+        empty = [s for s in chosen if split[s] < 1]
+        if empty:
+            raise ValueError(
+                f"total_timesteps={total} leaves stages {empty} no step (split {split}): give more "
+                "steps, or choose stages=..."
+            )
         return split
+
+    def _resumed_plan(self) -> tuple[dict[str, int], ResumePoint]:
+        if self._resume_state is None:
+            raise ValueError(
+                "Nothing to resume: this agent holds no unfinished run (it finished, or was saved by "
+                "save()). Train more with learn(stages=[...])."
+            )
+        run, tensors = self._resume_state
+        plan = {str(k): int(v) for k, v in run["plan"].items()}
+        unknown = [s for s in plan if s not in self.config.STAGES]
+        if unknown or not plan:
+            raise CheckpointError(f"the checkpoint's training state names stages {unknown or 'none'}")
+        return plan, ResumePoint(int(run["step"]), run.get("stage_state"), tensors)
+
+    def _mark_untrained_from(self, name: str) -> None:
+        """Training ``name`` again makes it and every stage built on it (the later ones) untrained."""
+        later = list(self.config.STAGES)[list(self.config.STAGES).index(name) :]
+        self.stages_completed = [s for s in self.stages_completed if s not in later]
 
     def _init_callback(self, callback: Any) -> BaseCallback:
         if isinstance(callback, list):
@@ -308,57 +490,107 @@ class LatentSkillAgent:
             module.train(on)
 
     def _run_stage(
-        self, name: str, n_steps: int, callback: BaseCallback, progress_bar: bool, log_interval: int
-    ) -> None:
-        if n_steps <= 0:
-            return
-        stage = self._make_stage(name)
-        self._train_mode(False)
-        for module in stage.modules:
-            module.train(True)
-        params = [p for group in stage.optimizer.param_groups for p in group["params"]]
-        bar = tqdm(total=n_steps, desc=f"{type(self).__name__} {name}", unit="step", disable=not progress_bar)
-        running: dict[str, float] = {}
-        start = time.perf_counter()
+        self,
+        name: str,
+        n_steps: int,
+        resumed: ResumePoint | None,
+        callback: BaseCallback,
+        signals: StopSignals,
+        checkpoint: Callable[[str, int, TrainingState | None], Path],
+        save_every: int | None,
+        log_interval: int,
+    ) -> tuple[int, TrainingState] | None:
+        """Run stage ``name`` from its first (or resumed) step to ``n_steps``; if a callback stops
+        it, return the steps done and the stage's training state. Interrupts save a checkpoint that
+        resumes at the last finished step."""
+        stage: Stage | None = None
+        done = 0 if resumed is None else resumed.step
+        bar = tqdm(
+            total=n_steps,
+            initial=done,
+            desc=f"{type(self).__name__} {name}",
+            unit="step",
+            disable=not self._progress,
+        )
         try:
-            for step in range(n_steps):
-                loss, logs = stage.loss(step)
-                if not torch.isfinite(loss):
-                    raise TrainingDivergedError(
-                        f"Stage {name!r}: the loss became {loss.item()} at step {step}; training stopped "
-                        "with the weights of the last good step. Lower the stage's learning rate "
-                        f"(e.g. --set {name}_lr=...) or check the dataset for outliers."
-                    )
-                stage.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-                if not torch.isfinite(grad_norm):
-                    raise TrainingDivergedError(
-                        f"Stage {name!r}: gradients became non-finite at step {step}; training stopped "
-                        "with the weights of the last good step. Lower the learning rate."
-                    )
-                stage.optimizer.step()
-                if stage.after_step is not None:
-                    stage.after_step(step)
-                self.num_timesteps += 1
-                for key, value in logs.items():
-                    running[key] = running.get(key, 0.0) + value
-                if (step + 1) % log_interval == 0 or step + 1 == n_steps:
-                    count = (step % log_interval) + 1
-                    for key, value in running.items():
-                        self.logger.record(f"{name}/{key}", value / count)
-                    self.logger.record("time/steps_per_s", (step + 1) / (time.perf_counter() - start))
-                    self.logger.record("time/total_timesteps", self.num_timesteps)  # SB3's key: curves' x
-                    self.logger.dump(self.num_timesteps)
-                    bar.set_postfix({k: f"{v / count:.4g}" for k, v in running.items()})
-                    running.clear()
-                bar.update(1)
-                callback.update_locals(locals())
-                if not callback.on_step():
-                    break
+            stage = self._make_stage(name)
+            if resumed is not None and resumed.step > 0:
+                stage.load_training_state(resumed.stage_state, _split_state(resumed.tensors, "stage"))
+            self._train_mode(False)
+            for module in stage.modules:
+                module.train(True)
+            params = [p for group in stage.optimizer.param_groups for p in group["params"]]
+            tracked = [p for m in stage.modules + stage.followers for p in m.parameters()]
+            backup = [p.detach().clone() for p in tracked]
+            running: dict[str, float] = {}
+            start, first = time.perf_counter(), done
+            with signals.steps():
+                for step in range(first, n_steps):
+                    loss, logs = stage.loss(step)
+                    if not torch.isfinite(loss):
+                        _restore(tracked, backup)  # the weights that gave this loss are bad
+                        raise TrainingDivergedError(
+                            f"Stage {name!r}: the loss became {loss.item()} at step {step}; training stopped "
+                            "with the weights of the last good step. Lower the stage's learning rate "
+                            f"(e.g. --set {name}_lr=...) or check the dataset for outliers."
+                        )
+                    stage.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    grad_norm = nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+                    if not torch.isfinite(grad_norm):
+                        _keep_finite(tracked, backup)
+                        raise TrainingDivergedError(
+                            f"Stage {name!r}: gradients became non-finite at step {step}; training stopped "
+                            "with the weights of the last good step. Lower the learning rate."
+                        )
+                    with torch.no_grad():
+                        for saved, param in zip(backup, tracked, strict=True):
+                            saved.copy_(param)
+                    stage.optimizer.step()
+                    if stage.after_step is not None:
+                        stage.after_step(step)
+                    self.num_timesteps += 1
+                    done = step + 1
+                    for key, value in logs.items():
+                        running[key] = running.get(key, 0.0) + value
+                    if done % log_interval == 0 or done == n_steps:
+                        count = (step % log_interval) + 1
+                        for key, value in running.items():
+                            self.logger.record(f"{name}/{key}", value / count)
+                        self.logger.record("time/steps_per_s", (done - first) / (time.perf_counter() - start))
+                        self.logger.record("time/total_timesteps", self.num_timesteps)  # SB3's key: curves' x
+                        self.logger.dump(self.num_timesteps)
+                        bar.set_postfix({k: f"{v / count:.4g}" for k, v in running.items()})
+                        running.clear()
+                    bar.update(1)
+                    callback.update_locals(locals())
+                    if not callback.on_step():
+                        return done, stage.training_state()
+                    if signals.received:
+                        raise KeyboardInterrupt
+                    if save_every is not None and done % save_every == 0 and done < n_steps:
+                        checkpoint(name, done, stage.training_state())
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, TrainingInterrupted) and len(signals.received) > 1:
+                raise  # a second signal: stop at once, the last checkpoint stands
+            if stage is not None and done > 0:
+                state: TrainingState | None = stage.training_state()
+            elif resumed is not None and resumed.step > 0:  # interrupted while rebuilding the stage
+                state = (resumed.stage_state, _split_state(resumed.tensors, "stage"))
+            else:
+                state = None
+            path = checkpoint(name, done, state)
+            cause = signal_name(signals.received[0]) if signals.received else "KeyboardInterrupt"
+            raise TrainingInterrupted(
+                f"Interrupted ({cause}) in stage {name!r} after step {done} of {n_steps}: checkpoint "
+                f"saved to {path}. Resume exactly with\n  {type(self).__name__}.load({str(path)!r})"
+                f".learn(resume=True)\nor `latent-skills train --resume {path}`.",
+                signals.received[0] if signals.received else signal.SIGINT,
+            ) from exc
         finally:
             bar.close()
             self._train_mode(False)
+        return None
 
     def _stage_generators(self, name: str) -> tuple[np.random.Generator, torch.Generator]:
         index = list(self.config.STAGES).index(name)
@@ -394,7 +626,7 @@ class LatentSkillAgent:
             return out["loss"], {"loss": out["loss"].item(), "nll": out["nll"].item(), "kl": out["kl"].item()}
 
         optimizer = torch.optim.Adam(self.vae.parameters(), lr=c.skills_lr)
-        return Stage("skills", [self.vae], optimizer, loss)
+        return Stage("skills", [self.vae], optimizer, loss, rng=rng, generator=gen)
 
     @torch.no_grad()
     def posterior(self, batch_size: int = 4096, progress_bar: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -439,7 +671,7 @@ class LatentSkillAgent:
             return value, {"loss": value.item()}
 
         optimizer = torch.optim.Adam(self.denoiser.parameters(), lr=c.prior_lr)
-        return Stage("prior", [self.denoiser], optimizer, loss)
+        return Stage("prior", [self.denoiser], optimizer, loss, rng=rng, generator=gen)
 
     def _prior_condition(
         self, states: np.ndarray | torch.Tensor, window_idx: np.ndarray | None = None
@@ -495,6 +727,12 @@ class LatentSkillAgent:
 
     def _flat_states(self, observation: Any) -> tuple[np.ndarray, bool]:
         flat = self.spec.flattener.flatten(observation)
+        if not np.isfinite(flat).all():
+            rows = np.flatnonzero(~np.isfinite(np.atleast_2d(flat)).all(1))
+            raise ValueError(
+                f"The observation holds NaN or inf (batch rows {rows.tolist()}): the agent would act on "
+                "garbage. Check the env, or reset the envs whose state blew up."
+            )
         return np.atleast_2d(flat), flat.ndim == 1
 
     def sample_latents(
@@ -581,12 +819,16 @@ class LatentSkillAgent:
     ) -> dict[str, Any]:
         """Mean/std return, returns, normalised score (dataset reference scores) and success rate."""
         if env is None:
+            # from its registered id only, action space checked (UntrustedEnvSpecError / ValueError);
+            # the vector env builds every env before the first episode
             make_env, same_env = self.spec.make_env, True
         elif isinstance(env, str):
             register_robotics_envs()
 
             def make_env() -> gym.Env:
-                return gym.make(env)
+                built = gym.make(env)
+                self.spec.check_env(built, f"env {env!r}")
+                return built
 
             same_env = self.spec.is_eval_env(gym.spec(env))
         else:
@@ -594,6 +836,7 @@ class LatentSkillAgent:
                 raise ValueError(
                     "Pass an env id (or None) to evaluate on several envs at once; a gym.Env instance is one env"
                 )
+            self.spec.check_env(env)
 
             def make_env() -> gym.Env:
                 return env
@@ -632,7 +875,14 @@ class LatentSkillAgent:
         return from_pretrained(cls, str(repo_id_or_path), **kwargs)
 
     def save(self, path: str | Path) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` into folder ``path``."""
+        """Write ``config.json`` + ``model.safetensors`` as folder ``path`` (replaced as a whole; other
+        files in it, such as ``logs/``, are kept). To save a run that can be resumed, use
+        ``learn(save_path=..., save_every=N)``: its checkpoints also hold the training state."""
+        return self._write(path, None, None)
+
+    def _write(self, path: str | Path, run: dict[str, Any] | None, state: TrainingState | None) -> Path:
+        """Save, with ``run`` (the remaining plan, the stage and step reached) and the stage's
+        ``state`` when the checkpoint should resume a run."""
         tensors = {
             f"{prefix}.{name}": value
             for prefix, module in self.modules().items()
@@ -646,12 +896,18 @@ class LatentSkillAgent:
             "stages_completed": list(self.stages_completed),
             "num_timesteps": self.num_timesteps,
         }
-        return write_checkpoint(path, meta, tensors)
+        training_tensors = None
+        if run is not None:
+            meta["training_state"] = {**run, "stage_state": None if state is None else state[0]}
+            training_tensors = {} if state is None else {f"stage.{k}": v for k, v in state[1].items()}
+        return write_checkpoint(path, meta, tensors, training_tensors)
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto") -> LatentSkillAgent:
         """Load a checkpoint folder strictly; ``LatentSkillAgent.load`` picks the right class."""
-        meta, tensors = read_checkpoint(path)
+        meta, tensors = read_checkpoint(path, training_state=True)
+        training_tensors = _split_state(tensors, "training_state")
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("training_state.")}
         kind = meta["agent_type"]
         if kind not in cls._registry:
             raise CheckpointError(
@@ -664,7 +920,7 @@ class LatentSkillAgent:
                 "or latent_skills.load_agent(...)"
             )
         try:
-            config = target.config_class.from_dict(meta["config"])
+            config = target.config_class.from_saved(meta["config"], source=f"{path}/config.json")
             spec = AgentSpec.from_dict(meta["spec"])
         except (ConfigError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path}/config.json does not describe a valid {kind}: {exc}") from exc
@@ -682,6 +938,8 @@ class LatentSkillAgent:
                 ) from exc
         agent.stages_completed = list(meta.get("stages_completed", []))
         agent.num_timesteps = int(meta.get("num_timesteps", 0))
+        if isinstance(meta.get("training_state"), dict):
+            agent._resume_state = (meta["training_state"], training_tensors)
         return agent
 
 

@@ -131,12 +131,6 @@ class LatentDiffuser(LDCQ):
 
     def _energy_stage(self) -> Stage:
         c = self.config
-        missing = [s for s in ("prior", "q") if s not in self.stages_completed]
-        if missing:
-            raise ValueError(
-                f"The energy stage learns from the prior's samples and the critic: train (or reuse_stages) "
-                f"{missing} first, e.g. agent.learn(stages={missing + ['energy']})"
-            )
         rng, gen = self._stage_generators("energy")
         bank, q = self.build_support(self._progress)
         observations = self.data.windows.episodes.observations
@@ -156,7 +150,7 @@ class LatentDiffuser(LDCQ):
             return value, {"loss": value.item()}
 
         optimizer = torch.optim.Adam(self.energy.parameters(), lr=c.energy_lr)
-        return Stage("energy", [self.energy], optimizer, loss)
+        return Stage("energy", [self.energy], optimizer, loss, rng=rng, generator=gen)
 
 
 __all__ = ["LatentDiffuser"]

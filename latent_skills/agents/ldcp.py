@@ -94,7 +94,7 @@ class LDCP(LatentSkillAgent):
             return out["loss"], {"loss": out["loss"].item(), "mse": out["mse"].item()}
 
         optimizer = torch.optim.Adam(self.dynamics.parameters(), lr=c.dynamics_lr)
-        return Stage("dynamics", [self.dynamics], optimizer, loss)
+        return Stage("dynamics", [self.dynamics], optimizer, loss, rng=rng, generator=gen)
 
     # ------------------------------------------------------------------ the world model, public
     @torch.no_grad()

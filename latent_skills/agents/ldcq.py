@@ -12,6 +12,7 @@ and takes the argmax of min_j Q_j.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -40,6 +41,11 @@ class CandidateBank:
             handle, self.file = tempfile.mkstemp(prefix="latent-skills-bank-", suffix=".f16")
             os.close(handle)
             self.values = np.memmap(self.file, np.float16, "w+", shape=shape)
+            # the mapping keeps the data; unlinked now, the file cannot outlive a SIGKILL (GBs at
+            # paper scale). Windows cannot unlink a mapped file: there __del__ removes it.
+            with contextlib.suppress(OSError):
+                os.unlink(self.file)
+                self.file = None
         else:
             self.values = np.empty(shape, np.float16)
 
@@ -49,7 +55,8 @@ class CandidateBank:
     def __del__(self) -> None:
         if self.file is not None:
             del self.values
-            os.unlink(self.file)
+            with contextlib.suppress(OSError):
+                os.unlink(self.file)
 
 
 class LDCQ(LatentSkillAgent):
@@ -141,4 +148,14 @@ class LDCQ(LatentSkillAgent):
             polyak_update(self.critic_target, self.critic, c.q_polyak)
 
         optimizer = torch.optim.Adam(self.critic.parameters(), lr=c.q_lr)
-        return Stage("q", [self.critic], optimizer, loss, after_step)
+        return Stage(
+            "q",
+            [self.critic],
+            optimizer,
+            loss,
+            after_step,
+            rng=rng,
+            generator=gen,
+            resumables={"priorities": sampler},
+            followers=[self.critic_target],
+        )

@@ -18,6 +18,7 @@ import torch
 from latent_skills.config import LDGCConfig
 
 from .base import LatentSkillAgent, Stage
+from .resume import NumpyGeneratorState
 from .spec import AgentSpec
 
 GOAL_PARTS = ("achieved_goal", "desired_goal")
@@ -61,7 +62,9 @@ class LDGC(LatentSkillAgent):
 
     def _prior_stage(self) -> Stage:
         self._hindsight_rng = self._hindsight_stream()
-        return super()._prior_stage()
+        stage = super()._prior_stage()
+        stage.resumables["hindsight"] = NumpyGeneratorState(self._hindsight_rng)
+        return stage
 
     def hindsight_goals(self, window_idx: np.ndarray) -> np.ndarray:
         """Achieved goals k ~ Geometric(mean hindsight_horizons · H) steps after each window's first

@@ -8,6 +8,7 @@ the batch).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 class PrioritizedSampler:
@@ -57,3 +58,17 @@ class PrioritizedSampler:
         # a batch can hold the same index twice: keep the last write, as a sequential update would
         last = len(index) - 1 - np.unique(index[::-1], return_index=True)[1]
         self._set(index[last], priority[last])
+
+    def training_state(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """The priorities (the whole sum tree) for a checkpoint that resumes training exactly."""
+        return {"max_priority": self.max_priority}, {"tree": torch.from_numpy(self.tree.copy())}
+
+    def load_training_state(self, meta: dict[str, float], tensors: dict[str, torch.Tensor]) -> None:
+        tree = tensors["tree"].numpy()
+        if tree.shape != self.tree.shape:
+            raise ValueError(
+                f"saved priorities are for {tree.shape} tree nodes, this buffer has {self.tree.shape}: "
+                "the checkpoint's dataset differs from the one loaded"
+            )
+        self.tree[:] = tree
+        self.max_priority = float(meta["max_priority"])

@@ -11,13 +11,18 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
 from latent_skills.data import ObservationFlattener, reference_scores
+from latent_skills.data.loading import dataset_eval_env_spec
+from latent_skills.envs.safe_make import (
+    EnvRecord,
+    UntrustedEnvSpecError,
+    check_action_space,
+    make_registered_env,
+    register_robotics_envs,
+)
 
+__all__ = ["AgentSpec", "UntrustedEnvSpecError", "default_horizon", "register_robotics_envs"]
 
-def register_robotics_envs() -> None:
-    """Gymnasium-Robotics envs (PointMaze, AntMaze, FrankaKitchen) must be registered before use."""
-    import gymnasium_robotics
-
-    gym.register_envs(gymnasium_robotics)
+SOURCE = "this agent"
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,9 @@ class AgentSpec:
     action_low: tuple[float, ...]
     action_high: tuple[float, ...]
     dataset_id: str | None = None
-    eval_env_spec: str | None = None  # gymnasium EnvSpec JSON
+    # The evaluation env as JSON {"id", "kwargs", "max_episode_steps"} (older checkpoints: a whole
+    # gymnasium EnvSpec). Built from the registered id only: see latent_skills.envs.safe_make.
+    eval_env_spec: str | None = None
     reference_scores: tuple[float, float] | None = None
 
     @property
@@ -38,47 +45,72 @@ class AgentSpec:
         return len(self.action_low)
 
     @property
+    def eval_env(self) -> EnvRecord | None:
+        """The evaluation env as a record (id, JSON kwargs, time limit); parsing builds nothing."""
+        return None if self.eval_env_spec is None else EnvRecord.from_stored(self.eval_env_spec, SOURCE)
+
+    @property
     def env_id(self) -> str | None:
-        return None if self.eval_env_spec is None else EnvSpec.from_json(self.eval_env_spec).id
+        record = self.eval_env
+        return None if record is None else record.id
 
     def is_eval_env(self, spec: EnvSpec | None) -> bool:
         """Whether ``spec`` is the dataset's evaluation env (same id, kwargs and time limit), where
         its reference scores apply."""
-        if spec is None or self.eval_env_spec is None:
-            return False
-        ours = EnvSpec.from_json(self.eval_env_spec)
-        return (spec.id, spec.kwargs, spec.max_episode_steps) == (
-            ours.id,
-            ours.kwargs,
-            ours.max_episode_steps,
-        )
+        record = self.eval_env
+        return record is not None and record.matches(spec)
 
     def make_env(self, **kwargs: Any) -> gym.Env:
+        """The evaluation env, built from its registered id with the stored JSON kwargs and time
+        limit (``kwargs``, e.g. ``max_episode_steps``, override them). Nothing the checkpoint names is
+        imported or called: an id that is not registered here, or a stored spec naming other code
+        than the registry, is an :class:`UntrustedEnvSpecError` saying how to fix it."""
         if self.eval_env_spec is None:
             raise ValueError("This agent has no evaluation env recorded: pass env= (a gym.Env or an env id).")
-        register_robotics_envs()
-        return gym.make(EnvSpec.from_json(self.eval_env_spec), **kwargs)
+        env = make_registered_env(self.eval_env_spec, source=SOURCE, **kwargs)
+        try:
+            self.check_env(env, "the recorded evaluation env")
+        except ValueError:
+            env.close()
+            raise
+        return env
+
+    def check_env(self, env: gym.Env, what: str = "the env") -> None:
+        """ValueError naming both spaces unless ``env``'s action space is the dataset's (a Box of
+        the same size and bounds): check before running episodes."""
+        check_action_space(env.action_space, self.action_low, self.action_high, what)
 
     @classmethod
     def from_dataset(cls, dataset: minari.MinariDataset, env: gym.Env | str | None = None) -> AgentSpec:
+        """The spec of an agent trained on ``dataset``. The evaluation env is ``env`` (an id or an
+        env you built) or the dataset's own; only its id, JSON kwargs and time limit are recorded.
+
+        A dataset is downloaded data: where its eval env names other code (entry point, wrappers)
+        than the registered spec of its id, this is an :class:`UntrustedEnvSpecError` (pass
+        ``env=``). A kwarg of ``env`` that is not JSON is a ValueError naming it, unless it is the
+        registered default (see :meth:`EnvRecord.from_spec`).
+        """
         space = dataset.action_space
         if not isinstance(space, gym.spaces.Box):
             raise TypeError(
                 f"Action space {space} is not a Box: latent skills decode continuous actions only."
             )
         if env is None:
-            env_spec = getattr(dataset, "_eval_env_spec", None) or dataset.env_spec
+            env_spec = dataset_eval_env_spec(dataset)
+            trusted = False
         elif isinstance(env, str):
             register_robotics_envs()
-            env_spec = gym.spec(env)
+            env_spec, trusted = gym.spec(env), True
         else:
-            env_spec = env.spec
+            env_spec, trusted = env.spec, True
+        source = f"dataset {dataset.spec.dataset_id!r}" if env is None else "env"
+        record = None if env_spec is None else EnvRecord.from_spec(env_spec, trusted=trusted, source=source)
         return cls(
             flattener=ObservationFlattener.from_space(dataset.observation_space),
             action_low=tuple(float(v) for v in np.ravel(space.low)),
             action_high=tuple(float(v) for v in np.ravel(space.high)),
             dataset_id=dataset.spec.dataset_id,
-            eval_env_spec=None if env_spec is None else env_spec.to_json(),
+            eval_env_spec=None if record is None else record.to_json(),
             reference_scores=reference_scores(dataset),
         )
 
@@ -88,19 +120,24 @@ class AgentSpec:
             "action_low": list(self.action_low),
             "action_high": list(self.action_high),
             "dataset_id": self.dataset_id,
-            "eval_env_spec": self.eval_env_spec,
+            "eval_env_spec": None if self.eval_env is None else self.eval_env.to_dict(),
             "reference_scores": None if self.reference_scores is None else list(self.reference_scores),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AgentSpec:
         scores = data.get("reference_scores")
+        stored = data.get("eval_env_spec")
+        try:  # parsing only: the registry is consulted when the env is built
+            record = None if stored is None else EnvRecord.from_stored(stored, "config.json")
+        except UntrustedEnvSpecError as exc:
+            raise TypeError(str(exc)) from exc
         return cls(
             flattener=ObservationFlattener.from_dict(data["observation"]),
             action_low=tuple(data["action_low"]),
             action_high=tuple(data["action_high"]),
             dataset_id=data.get("dataset_id"),
-            eval_env_spec=data.get("eval_env_spec"),
+            eval_env_spec=None if record is None else record.to_json(),
             reference_scores=None if scores is None else (float(scores[0]), float(scores[1])),
         )
 

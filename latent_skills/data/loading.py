@@ -6,8 +6,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import minari
+from gymnasium.envs.registration import EnvSpec
+from minari.dataset.minari_storage import MinariStorage
 from minari.storage.datasets_root_dir import get_dataset_path
+
+from latent_skills.envs.safe_make import EnvRecord, UntrustedEnvSpecError
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -44,6 +49,7 @@ def load_dataset(dataset: str | minari.MinariDataset, download: bool = False) ->
     if not isinstance(dataset, str):
         raise TypeError(f"dataset must be a Minari id or MinariDataset, not {type(dataset).__name__}")
     if is_local(dataset):
+        _check_spaces_stored(dataset)
         return minari.load_dataset(dataset)
     if not download:
         raise _not_found(dataset, "is not in the local Minari store")
@@ -51,7 +57,51 @@ def load_dataset(dataset: str | minari.MinariDataset, download: bool = False) ->
         minari.download_dataset(dataset)
     except Exception as exc:  # network errors, unknown remote ids, version mismatches
         raise _not_found(dataset, f"could not be downloaded ({type(exc).__name__}: {exc})") from exc
+    _check_spaces_stored(dataset)
     return minari.load_dataset(dataset)
+
+
+def _check_spaces_stored(dataset_id: str) -> None:
+    """A dataset is downloaded data. Where its metadata lacks the observation or action space,
+    Minari's loader builds the env its ``env_spec`` names (``gym.make(EnvSpec)``, which imports and
+    calls the spec's entry point): allow that only for a spec that names what the registry has."""
+    data_path = get_dataset_path(dataset_id) / "data"
+    try:
+        meta = MinariStorage.read_raw_metadata(data_path)
+    except (ValueError, OSError):
+        return  # Minari's own loader reports a damaged store
+    if "observation_space" in meta and "action_space" in meta:
+        return
+    stored = meta.get("env_spec")
+    if stored is None:
+        return  # Minari refuses it without building anything
+    source = f"Minari dataset {dataset_id!r}"
+    try:
+        EnvRecord.from_stored(stored, source).registered_spec(source)
+    except UntrustedEnvSpecError as exc:
+        raise UntrustedEnvSpecError(
+            f"{source} stores no observation/action space, so Minari would build the env its env_spec "
+            f"names to learn them; that spec is refused: {exc}"
+        ) from exc
+
+
+def dataset_eval_env_spec(dataset: minari.MinariDataset) -> EnvSpec | None:
+    """The dataset's evaluation env spec (its ``eval_env_spec``, else its ``env_spec``), as stored:
+    data to check, never to pass to ``gym.make`` (see :func:`make_eval_env`)."""
+    return getattr(dataset, "_eval_env_spec", None) or dataset.env_spec
+
+
+def make_eval_env(dataset: minari.MinariDataset, **kwargs: Any) -> gym.Env:
+    """The dataset's evaluation env, built safely: from the registered spec of its id with its JSON
+    kwargs and time limit (``kwargs`` override them), where Minari's
+    ``recover_environment(eval_env=True)`` would import and call the entry point the dataset names.
+    An unregistered id, or a spec naming other code than the registry, is an
+    :class:`~latent_skills.envs.safe_make.UntrustedEnvSpecError`."""
+    spec = dataset_eval_env_spec(dataset)
+    source = f"Minari dataset {dataset.spec.dataset_id!r}"
+    if spec is None:
+        raise ValueError(f"{source} records no environment: build one with gym.make(...)")
+    return EnvRecord.from_spec(spec, trusted=False, source=source).make(source, **kwargs)
 
 
 def reference_scores(dataset: minari.MinariDataset) -> tuple[float, float] | None:
@@ -67,10 +117,12 @@ def dataset_summary(dataset: minari.MinariDataset) -> dict[str, Any]:
     """What ``latent-skills info`` prints: sizes, spaces, reference scores, evaluation env."""
     from .flatten import ObservationFlattener
 
-    eval_spec = getattr(dataset, "_eval_env_spec", None) or dataset.env_spec
+    eval_spec = dataset_eval_env_spec(dataset)
     scores = reference_scores(dataset)
     return {
         "dataset_id": dataset.spec.dataset_id,
+        # latent-skills' own maze data says which kind it is (goal-conditioned or single-goal)
+        "task": dataset.storage.metadata.get("task"),
         "episodes": dataset.total_episodes,
         "steps": dataset.total_steps,
         "observation_space": str(dataset.observation_space),

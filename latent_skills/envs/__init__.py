@@ -1,6 +1,15 @@
 """Environments: evaluation over gymnasium vector envs, score normalisation, skills as actions."""
 
 from .evaluation import evaluate_policy_vec, normalized_score
+from .safe_make import EnvRecord, UntrustedEnvSpecError, make_registered_env
 from .skill_env import SkillEnv, latent_bounds
 
-__all__ = ["SkillEnv", "evaluate_policy_vec", "latent_bounds", "normalized_score"]
+__all__ = [
+    "EnvRecord",
+    "SkillEnv",
+    "UntrustedEnvSpecError",
+    "evaluate_policy_vec",
+    "latent_bounds",
+    "make_registered_env",
+    "normalized_score",
+]

@@ -1,26 +1,42 @@
-"""The checkpoint format: ``config.json`` (what the agent is) + ``model.safetensors`` (its tensors).
+"""The checkpoint format: ``config.json`` (what the agent is) + ``model.safetensors`` (its tensors),
+and, for a run that can be resumed, ``training_state.safetensors`` (optimiser moments, generator
+states, replay priorities; its JSON half lives in ``config.json`` under ``training_state``).
 
-``config.json`` holds ``format_version``, ``library_version``, ``agent_type`` and whatever the agent
-needs to rebuild itself (its config, observation rule, spaces, dataset id, evaluation env). Loading is
-strict: a missing or extra tensor, a wrong shape, a newer format or a damaged file is an error that
-names the file and what is wrong.
+``config.json`` holds ``format_version``, ``library_version``, ``agent_type``, whatever the agent
+needs to rebuild itself, and the SHA-256 of every tensor file (``files``). Loading is strict: a
+missing or extra tensor, a wrong shape, a newer format, a hash that does not match or a non-finite
+weight is an error that names the file and what is wrong.
+
+Saving never leaves a half-written checkpoint: the files are written into a fresh folder beside the
+target, which then replaces the target as a whole (anything else in the target folder, such as
+``logs/``, is carried over). Writers take turns (a lock on the parent folder); a reader that
+races a writer sees the old or the new checkpoint, never a mix (the hashes tell, and it retries).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
-from collections.abc import Callable
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+TRAINING_STATE_NAME = "training_state.safetensors"
+# The files a save replaces; everything else in the folder (logs, eval.json, a model card) is kept.
+CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, TRAINING_STATE_NAME)
+_NEW, _OLD = ".new-", ".old-"  # sibling folders of a save in progress: .NAME.new-UUID, .NAME.old-UUID
 
 Migration = Callable[
     [dict[str, Any], dict[str, torch.Tensor]], tuple[dict[str, Any], dict[str, torch.Tensor]]
@@ -28,35 +44,175 @@ Migration = Callable[
 # Version policy: FORMAT_VERSION goes up whenever config.json or model.safetensors change in a way
 # older code cannot read, and that change registers MIGRATIONS[old] = a function turning a format
 # `old` checkpoint (meta, tensors) into format `old + 1`. read_checkpoint chains them, so checkpoints
-# already shared (on the Hub or on disk) keep loading. Format 1 is the first: nothing to migrate yet.
+# already shared (on the Hub or on disk) keep loading.
 MIGRATIONS: dict[int, Migration] = {}
+
+
+def _format_1_to_2(
+    meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Format 2 stores the evaluation env as ``{"id", "kwargs", "max_episode_steps"}`` and records file
+    hashes; format 1's full EnvSpec JSON is still read (and checked against the registry when the env
+    is built), and it has no hashes to check. Older readers refuse format 2 with "upgrade" instead of
+    failing on the new env form."""
+    return meta, tensors
+
+
+MIGRATIONS[1] = _format_1_to_2
 
 
 class CheckpointError(ValueError):
     """A checkpoint folder that cannot be loaded as asked."""
 
 
-def write_checkpoint(path: str | os.PathLike, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
-    """Write ``meta`` (JSON-serialisable) and ``tensors`` into folder ``path``; returns the folder.
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    Both files are written to temporary names and renamed, so an interrupted save never leaves a
-    half-written checkpoint behind under the real names.
+
+def write_checkpoint(
+    path: str | os.PathLike,
+    meta: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+    training_tensors: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write ``meta`` (JSON-serialisable) and ``tensors`` (and ``training_tensors``, the resumable
+    training state) as the checkpoint folder ``path``; returns the folder.
+
+    The files go into a fresh sibling folder that then replaces ``path`` whole. On any error
+    (a full disk, an interrupt) the previous checkpoint at ``path`` is left as it was.
     """
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    meta = {"format_version": FORMAT_VERSION, **meta}
-    contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
-    tmp_weights, tmp_config = folder / f".{WEIGHTS_NAME}.tmp", folder / f".{CONFIG_NAME}.tmp"
-    save_file(contiguous, str(tmp_weights), metadata={"format_version": str(FORMAT_VERSION)})
-    tmp_config.write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp_weights, folder / WEIGHTS_NAME)
-    os.replace(tmp_config, folder / CONFIG_NAME)
+    folder = Path(path).absolute()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}{_NEW}{uuid.uuid4().hex}"
+    files = {WEIGHTS_NAME: tensors}
+    if training_tensors is not None:
+        files[TRAINING_STATE_NAME] = training_tensors
+    # the lock covers the staging folder too: one found while holding it is a killed save's leftover
+    with _writer_lock(folder):
+        try:
+            staging.mkdir()
+            hashes = {}
+            for name, contents in files.items():
+                contiguous = {key: t.detach().contiguous().cpu() for key, t in contents.items()}
+                save_file(contiguous, str(staging / name), metadata={"format_version": str(FORMAT_VERSION)})
+                hashes[name] = file_sha256(staging / name)
+            meta = {"format_version": FORMAT_VERSION, **meta, "files": hashes}
+            (staging / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
+            _swap_in(staging, folder)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
-def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read a checkpoint folder; raise :class:`CheckpointError` naming what is wrong."""
+@contextlib.contextmanager
+def _writer_lock(folder: Path) -> Iterator[None]:
+    """One writer at a time per parent folder: a POSIX advisory lock on the parent directory itself,
+    so no lock file is left behind."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; the swap below still never exposes a mixed folder
+        yield
+        return
+    fd = os.open(folder.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    """Replace ``folder`` by ``staging``: move the old folder aside, move the new one in, carry over
+    what is not part of the checkpoint (logs, ...), delete the old one."""
+    _recover(folder)
+    old = None
+    if folder.exists():
+        if not folder.is_dir():
+            raise CheckpointError(f"{folder} is a file, not a checkpoint folder: choose another path.")
+        old = folder.parent / f".{folder.name}{_OLD}{uuid.uuid4().hex}"
+        os.rename(folder, old)
+    os.rename(staging, folder)
+    if old is not None:
+        for entry in old.iterdir():
+            if entry.name not in CHECKPOINT_FILES and not (folder / entry.name).exists():
+                os.rename(entry, folder / entry.name)  # open files (a CSV log) follow the rename
+        shutil.rmtree(old, ignore_errors=True)
+    _clean_leftovers(folder)
+
+
+def _siblings(folder: Path, kind: str) -> list[Path]:
+    prefix = f".{folder.name}{kind}"
+    if not folder.parent.is_dir():
+        return []
+    found = []
+    for entry in folder.parent.iterdir():
+        if entry.name.startswith(prefix):
+            with contextlib.suppress(OSError):  # another process may remove it meanwhile
+                found.append((entry.stat().st_mtime, entry))
+    return [entry for _, entry in sorted(found, reverse=True)]
+
+
+def _recover(folder: Path) -> None:
+    """A save killed between its two renames leaves no ``folder`` but the old one aside: put it back."""
+    if folder.exists():
+        return
+    for candidate in _siblings(folder, _OLD):
+        if (candidate / CONFIG_NAME).is_file():
+            os.rename(candidate, folder)
+            return
+
+
+def _clean_leftovers(folder: Path) -> None:
+    """Staging and set-aside folders of saves that were killed (called with the writer lock held)."""
+    for leftover in _siblings(folder, _NEW) + _siblings(folder, _OLD):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def read_checkpoint(
+    path: str | os.PathLike, *, training_state: bool = False
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read a checkpoint folder; raise :class:`CheckpointError` naming what is wrong.
+
+    With ``training_state=True`` the tensors of ``training_state.safetensors`` (when the folder has
+    one) are returned too, under the prefix ``training_state.``. A reader that races a save retries
+    until it sees one whole checkpoint.
+    """
     folder = Path(path)
+    attempts = 50
+    for attempt in range(attempts):
+        before = _stamp(folder)
+        try:
+            return _read_once(folder, training_state)
+        except (CheckpointError, OSError) as exc:
+            raced = _stamp(folder) != before or bool(_siblings(folder.absolute(), _NEW))
+            if raced and attempt < attempts - 1:
+                time.sleep(0.01)
+                continue
+            aside = _siblings(folder.absolute(), _OLD)
+            if not folder.exists() and aside:  # a save was killed between its renames
+                return _read_once(aside[0], training_state)
+            if isinstance(exc, OSError):
+                raise CheckpointError(f"{folder} cannot be read: {exc}") from exc
+            raise
+    raise AssertionError("unreachable")
+
+
+def _stamp(folder: Path) -> tuple[int, int] | None:
+    """Identifies one save's config.json: a save replaces the file (a new inode)."""
+    try:
+        stat = (folder / CONFIG_NAME).stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _read_once(folder: Path, training_state: bool) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     for needed in (config_path, weights_path):
         if not needed.is_file():
@@ -78,11 +234,47 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
             f"{folder} has checkpoint format {version!r}, newer than this latent-skills reads "
             f"({FORMAT_VERSION}): upgrade with `pip install -U latent-skills`."
         )
-    try:
-        tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{weights_path} cannot be read ({exc}); the checkpoint is damaged.") from exc
+    names = [WEIGHTS_NAME]
+    if training_state and (folder / TRAINING_STATE_NAME).is_file():
+        names.append(TRAINING_STATE_NAME)
+    tensors: dict[str, torch.Tensor] = {}
+    for name in names:
+        data = (folder / name).read_bytes()  # hashed and parsed from one read: a racing save cannot slip in
+        _verify_hash(folder, name, meta.get("files"), hashlib.sha256(data).hexdigest())
+        try:
+            loaded = load(data)
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"{folder / name} cannot be read ({exc}); the checkpoint is damaged."
+            ) from exc
+        prefix = "" if name == WEIGHTS_NAME else "training_state."
+        tensors.update({prefix + key: t for key, t in loaded.items()})
+    _check_finite(folder, tensors)
     return _migrate(folder, meta, tensors)
+
+
+def _verify_hash(folder: Path, name: str, hashes: Any, actual: str) -> None:
+    if hashes is None:  # written before hashes were recorded: nothing to compare with
+        return
+    if not isinstance(hashes, dict) or not isinstance(hashes.get(name), str):
+        raise CheckpointError(
+            f"{folder}/{CONFIG_NAME} records no hash for {name}; the checkpoint is damaged."
+        )
+    if actual != hashes[name]:
+        raise CheckpointError(
+            f"{folder / name} does not match the SHA-256 recorded in {CONFIG_NAME}: the file was "
+            "changed or damaged after it was saved (re-download it, or save the agent again)."
+        )
+
+
+def _check_finite(folder: Path, tensors: dict[str, torch.Tensor]) -> None:
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        shown = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
+        raise CheckpointError(
+            f"{folder} holds non-finite (NaN or inf) values in {shown}: these weights cannot act; "
+            "use an earlier checkpoint of the run."
+        )
 
 
 def _migrate(
