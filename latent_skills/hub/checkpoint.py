@@ -92,7 +92,7 @@ def write_checkpoint(
     if training_tensors is not None:
         files[TRAINING_STATE_NAME] = training_tensors
     # the lock covers the staging folder too: one found while holding it is a killed save's leftover
-    with _writer_lock(folder):
+    with _folder_lock(folder, exclusive=True):
         try:
             staging.mkdir()
             hashes = {}
@@ -110,17 +110,21 @@ def write_checkpoint(
 
 
 @contextlib.contextmanager
-def _writer_lock(folder: Path) -> Iterator[None]:
-    """One writer at a time per parent folder: a POSIX advisory lock on the parent directory itself,
-    so no lock file is left behind."""
+def _folder_lock(folder: Path, exclusive: bool) -> Iterator[None]:
+    """Writers one at a time (exclusive), readers beside each other but never during a swap (shared):
+    a POSIX advisory lock on the parent directory itself, so no lock file is left behind."""
     try:
         import fcntl
-    except ImportError:  # Windows: no lock; the swap below still never exposes a mixed folder
+    except ImportError:  # Windows: no lock; the swap never exposes a mixed folder, readers retry
         yield
         return
-    fd = os.open(folder.parent, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = os.open(folder.parent, os.O_RDONLY)
+    except OSError:  # no parent to lock (a reader of a missing folder): the read reports it
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -184,14 +188,15 @@ def read_checkpoint(
     until it sees one whole checkpoint.
     """
     folder = Path(path)
-    attempts = 50
-    for attempt in range(attempts):
+    deadline = time.monotonic() + 10.0
+    while True:
         before = _stamp(folder)
         try:
-            return _read_once(folder, training_state)
+            with _folder_lock(folder.absolute(), exclusive=False):
+                return _read_once(folder, training_state)
         except (CheckpointError, OSError) as exc:
             raced = _stamp(folder) != before or bool(_siblings(folder.absolute(), _NEW))
-            if raced and attempt < attempts - 1:
+            if raced and time.monotonic() < deadline:  # a writer without the lock (another OS) raced us
                 time.sleep(0.01)
                 continue
             aside = _siblings(folder.absolute(), _OLD)
@@ -200,7 +205,6 @@ def read_checkpoint(
             if isinstance(exc, OSError):
                 raise CheckpointError(f"{folder} cannot be read: {exc}") from exc
             raise
-    raise AssertionError("unreachable")
 
 
 def _stamp(folder: Path) -> tuple[int, int] | None:
