@@ -7,7 +7,7 @@ H steps (SkillEnv) instead of an action every step.
 
 Without --agent, a PointMaze UMaze dataset is collected (or reused from Minari's local store) and only
 the skills stage is trained: SkillEnv needs the skill decoder, not the prior or the Q-function.
-benchmarks/skill_sac.py compares this with SAC on raw actions.
+`python -m benchmarks.skill_sac` compares this with SAC on raw actions.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class AgentConfig:
     sampler: str = "dpm-solver++"
     sampler_steps: int = 10
     # "Diffusion-X" steps at t = 0 after DDPM (the paper uses 10); off by default: repeating the t = 0
-    # prediction widened the latents and cost most of the score (benchmarks/results/sampler_speed.json)
+    # prediction widened the latents (BENCHMARKS.md, "Settings chosen by measurement")
     ddpm_extra_steps: int = 0
     # --- acting ---
     act_candidates: int = 500
@@ -60,7 +60,6 @@ class AgentConfig:
     seed: int = 0
     grad_clip: float = 10.0
 
-    STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior")
     # Fields a trained agent may change with set_acting; variants add their own acting fields.
     ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}}
@@ -68,9 +67,6 @@ class AgentConfig:
     @property
     def replan_every(self) -> int:
         return self.horizon if self.exec_horizon is None else self.exec_horizon
-
-    def stage_steps(self) -> dict[str, int]:
-        return {stage: int(getattr(self, f"{stage}_steps")) for stage in self.STAGES}
 
     def validate(self) -> None:
         """Check every field against its allowed range (:data:`FIELD_RANGES`, :func:`field_range`).
@@ -332,8 +328,6 @@ class LDCQConfig(AgentConfig):
     per_beta_growth: float = 0.03  # added every per_beta_every steps, up to 1
     per_beta_every: int = 3000
 
-    STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior", "q")
-
     def validate(self) -> None:
         super().validate()
         if self.candidate_source not in CANDIDATE_SOURCES:
@@ -343,7 +337,7 @@ class LDCQConfig(AgentConfig):
 
 
 # "quick": a 2-core CPU trains a 100k-step PointMaze UMaze dataset end to end in ≤ 10 minutes
-# (benchmarks/quick_preset.py). Smaller networks, larger learning rates and batches, fewer steps,
+# (python -m benchmarks.quick_preset). Smaller networks, larger learning rates and batches, fewer steps,
 # 16 bank candidates per next state; the paper's architecture shapes otherwise.
 QUICK: dict[str, Any] = {
     "vae_hidden": 64,
@@ -357,8 +351,8 @@ QUICK: dict[str, Any] = {
     "q_steps": 5000,
     "q_candidates": 16,
     "q_widths": (128, 128, 32),
-    # replanning every 5 steps beat 15 and 30 on all three UMaze seeds of
-    # benchmarks/results/acting_sweep-umaze.json (mean 74.4 vs 68.4 and 60.1)
+    # replan every 5 steps: a skill decoded from a stale state drifts (BENCHMARKS.md, "Settings
+    # chosen by measurement")
     "exec_horizon": 5,
 }
 
@@ -379,18 +373,16 @@ class LDGCConfig(AgentConfig):
     """LDGC: the prior p(z | s0, goal) learns from hindsight goals; no Q-function."""
 
     # Classifier-free guidance toward the goal: w > 1 sharpens p(z | s, g) beyond the conditional.
-    # PointMaze UMaze, quick preset, 20 episodes: score 27 at w 1, 49 at w 2, 48 at w 3 (w 0: -14).
     guidance: float = 2.0
     # Acting takes the medoid of this many guided samples: one fixed-noise sample (deterministic=True)
-    # can sit in a tail of p(z | s, g) at every choice (a toy seed: success 0.10 → 0.85 with 16).
+    # can sit in a tail of p(z | s, g) at every choice.
     act_candidates: int = 16
     # k (steps from s0 to its hindsight goal) ~ Geometric with mean hindsight_horizons · H, clipped at
     # the episode's last state: mostly goals the next few skills reach, with a tail of far ones; unlike
-    # uniform-over-the-rest, it does not depend on episode length. UMaze: 35 / 48 / 40 at 1 / 4 / 10
-    # (exec_horizon 15, w 2).
+    # uniform-over-the-rest, it does not depend on episode length.
     hindsight_horizons: float = 4.0
-
-    STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior")
+    # (how w, the candidates and hindsight_horizons were chosen: BENCHMARKS.md, "Settings chosen by
+    # measurement")
 
     def validate(self) -> None:
         super().validate()
@@ -419,7 +411,6 @@ class LDCPConfig(AgentConfig):
     plan_candidates: int = 64
     plan_depth: int = 2
 
-    STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior", "dynamics")
     ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS + ("plan_candidates", "plan_depth")
     MAX_PLAN_LEAVES: ClassVar[int] = 1_000_000
 
@@ -434,7 +425,7 @@ class LDCPConfig(AgentConfig):
 
 
 # quick plans one skill deep: a briefly trained world model compounds its error from predicted
-# states (UMaze, shortened quick run: depth 1 scored 103 and 83, depth 2 66 and 59; see the README)
+# states (BENCHMARKS.md, "Settings chosen by measurement")
 LDCPConfig.PRESETS = {
     "paper": {},
     "quick": quick_preset(
@@ -452,8 +443,6 @@ LDCPConfig.PRESETS = {
 class BCQHConfig(LDCQConfig):
     """BCQ-H (paper §5.3): LDCQ's Q-learning with candidates from the skill VAE's Gaussian prior
     p(z | s0) instead of the diffusion prior, so there is no prior stage (its fields are unused)."""
-
-    STAGES: ClassVar[tuple[str, ...]] = ("skills", "q")
 
 
 BCQHConfig.PRESETS = {"paper": {}, "quick": quick_preset(BCQHConfig)}
@@ -480,7 +469,6 @@ class LatentDiffuserConfig(LDCQConfig):
     # The paper executes one sample of the guided prior; more candidates take the argmax of Q.
     act_candidates: int = 1
 
-    STAGES: ClassVar[tuple[str, ...]] = ("skills", "prior", "q", "energy")
     ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS + ("energy_guidance",)
 
 

@@ -174,16 +174,11 @@ def test_wrong_class_and_bad_names_are_clear_errors(trained, hub, tmp_path):
     class OtherAgent(LDCQ):
         pass
 
-    try:
-        push_to_hub(trained, "me/wrong", token=TOKEN)
-        with pytest.raises(
-            CheckpointError, match=r"holds a LDCQ agent, not a OtherAgent.*LDCQ\.from_pretrained"
-        ):
-            from_pretrained(OtherAgent, "me/wrong")
-        with pytest.raises(CheckpointError, match=r"holds a LDCQ agent, not a OtherAgent.*LDCQ\.load"):
-            from_pretrained(OtherAgent, trained.save(tmp_path / "local"))
-    finally:
-        LatentSkillAgent._registry.pop("OtherAgent", None)
+    push_to_hub(trained, "me/wrong", token=TOKEN)
+    with pytest.raises(CheckpointError, match=r"holds a LDCQ agent, not a OtherAgent.*LDCQ\.from_pretrained"):
+        from_pretrained(OtherAgent, "me/wrong")
+    with pytest.raises(CheckpointError, match=r"holds a LDCQ agent, not a OtherAgent.*LDCQ\.load"):
+        from_pretrained(OtherAgent, trained.save(tmp_path / "local"))
     with pytest.raises(CheckpointError, match="no model repo 'me/missing'"):
         from_pretrained(LDCQ, "me/missing")
     with pytest.raises(CheckpointError, match="no such revision"):

@@ -64,19 +64,6 @@ def test_world_model_learns_the_skills_outcomes(run):
     assert model_error < 0.7 * np.square((start - end) / scale).mean()
 
 
-def test_same_seed_same_world_model(run):
-    settings = {**SETTINGS, "dynamics_steps": 20}
-    a, b, c = (
-        LDCP.from_dataset(run.dataset, **settings, seed=seed).reuse_stages(run.source, ["skills", "prior"])
-        for seed in (3, 3, 4)
-    )
-    for agent in (a, b, c):
-        agent.learn(stages="dynamics")
-    for key, tensor in a.dynamics.state_dict().items():
-        assert torch.equal(tensor, b.dynamics.state_dict()[key]), key
-    assert not torch.equal(a.dynamics.mean_head.weight, c.dynamics.mean_head.weight)
-
-
 def test_predict_end_states_shapes_and_errors(run):
     agent, batch = run.agent, run.batch
     S, D = agent.spec.state_dim, agent.config.latent_dim
@@ -125,9 +112,9 @@ def test_depth_search_with_a_constructed_model(run, tmp_path, monkeypatch):
     conditions: list[torch.Tensor] = []
     predicted_rows: list[int] = []
 
-    def prior(cond: torch.Tensor, k: int, **_: object) -> torch.Tensor:
-        conditions.append(agent.vae.normalizer.inverse(cond))  # the states the prior was asked at
-        z = torch.zeros(len(cond), k, D)
+    def prior(states: torch.Tensor, k: int, **_: object) -> torch.Tensor:
+        conditions.append(states)  # the states the prior was asked at
+        z = torch.zeros(len(states), k, D)
         z[..., 0] = torch.tensor(FIRST if len(conditions) == 1 else SECOND)
         return z
 
@@ -137,7 +124,6 @@ def test_depth_search_with_a_constructed_model(run, tmp_path, monkeypatch):
         end[..., achieved] += z[..., :2]
         return end
 
-    monkeypatch.setattr(agent, "_sample_prior", prior)
     monkeypatch.setattr(agent.dynamics, "predict", world_model)
     obs = {k: v[:2].copy() for k, v in run.batch.items()}
     obs["desired_goal"] = obs["achieved_goal"] + [GOAL_OFFSET, 0.0]
@@ -147,6 +133,7 @@ def test_depth_search_with_a_constructed_model(run, tmp_path, monkeypatch):
     }
     for depth, best in ((1, 0), (2, 2)):
         agent.set_acting(plan_depth=depth)
+        monkeypatch.setattr(agent.policy.prior, "sample", prior)  # set_acting builds a new policy
         conditions.clear()
         predicted_rows.clear()
         plan = agent.plan(obs, deterministic=True)
@@ -185,25 +172,15 @@ def test_user_cost_and_a_missing_goal(minari_root):
         agent.set_cost(3.0)  # type: ignore[arg-type]
 
 
-def test_save_load_round_trip_acts_identically(run, tmp_path):
+def test_save_load_keeps_the_world_model_but_not_the_cost(run, tmp_path):
+    # the round trip every agent keeps (weights, config, acting): tests/test_contract.py
     agent = run.agent
     agent.set_cost(lambda s, predicted: predicted[..., 0])
     folder = agent.save(tmp_path / "ckpt")
     agent.set_cost(None)
     loaded = LDCP.load(folder)
     assert loaded.cost_fn is None  # the cost is code: it is not in the checkpoint
-    assert loaded.config == agent.config and loaded.stages_completed == agent.stages_completed
-    for key, tensor in agent.dynamics.state_dict().items():
-        assert torch.equal(tensor, loaded.dynamics.state_dict()[key]), key
-    a1, (z1, _) = agent.predict(run.batch, deterministic=True)
-    a2, (z2, _) = loaded.predict(run.batch, deterministic=True)
-    np.testing.assert_array_equal(a1, a2)
-    np.testing.assert_array_equal(z1, z2)
-    # deterministic acting is a function of each observation alone
     single = {k: v[3] for k, v in run.batch.items()}
-    a3, (z3, _) = loaded.predict(single, deterministic=True)
-    np.testing.assert_allclose(z3[0], z1[3], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(a3, a1[3], rtol=1e-5, atol=1e-6)
     latents = agent.sample_latents(single, 3, seed=1)
     np.testing.assert_array_equal(
         agent.predict_end_states(single, latents), loaded.predict_end_states(single, latents)
@@ -214,7 +191,8 @@ def test_config_presets_and_errors(run):
     quick = LDCPConfig.from_preset("quick")
     assert (quick.dynamics_steps, quick.plan_candidates, quick.plan_depth) == (3000, 16, 1)
     assert quick.exec_horizon == QUICK["exec_horizon"]  # the shared quick values apply too
-    assert LDCPConfig.from_preset("paper").stage_steps() == {
+    paper = LDCPConfig.from_preset("paper")
+    assert {stage.name: getattr(paper, stage.steps_field) for stage in LDCP.stages} == {
         "skills": 100_000,
         "prior": 300_000,
         "dynamics": 100_000,

@@ -262,7 +262,7 @@ def test_plot_world_model_refuses_a_malicious_checkpoint(maze_dataset, tmp_path,
     folder = tamper(
         ldcp.save(tmp_path / "evil"),
         evil_specs(marker)["registered id, os:system"],
-        stages_completed=list(LDCPConfig.STAGES),  # as if trained: the figure gets as far as the env
+        stages_completed=list(LDCP.stage_names()),  # as if trained: the figure gets as far as the env
     )
     loaded = LatentSkillAgent.load(folder, device="cpu")
     with pytest.raises(UntrustedEnvSpecError, match="register"):

@@ -176,10 +176,13 @@ def _check_class(cls: type[LatentSkillAgent], folder: Path, repo_id: str) -> Non
         kind = json.loads((folder / CONFIG_NAME).read_text()).get("agent_type")
     except (OSError, ValueError, AttributeError):
         return  # load() reports a missing or damaged config.json
-    from latent_skills.agents import LatentSkillAgent
+    from latent_skills.agents import LatentSkillAgent, agent_class
 
-    registry = LatentSkillAgent._registry
-    if cls is not LatentSkillAgent and kind in registry and registry[kind] is not cls:
+    try:
+        saved = agent_class(str(kind))
+    except ValueError:
+        return  # load() reports an unknown agent type
+    if cls is not LatentSkillAgent and saved is not cls:
         raise CheckpointError(
             f"Hub repo {repo_id!r} holds a {kind} agent, not a {cls.__name__}: load it with "
             f"{kind}.from_pretrained({repo_id!r}) or latent_skills.load_agent(...)."

@@ -57,7 +57,7 @@ def select_windows(agent: LatentSkillAgent, windows: str, max_points: int, seed:
 
 def require_stage(agent: LatentSkillAgent, stage: str, purpose: str) -> None:
     """A clear error when ``agent`` lacks the trained ``stage`` that ``purpose`` needs."""
-    if stage not in agent.config.STAGES:
+    if stage not in agent.stage_names():
         raise ValueError(f"{type(agent).__name__} has no {stage!r} stage, which {purpose} needs")
     if stage not in agent.stages_completed:
         raise ValueError(

@@ -79,14 +79,10 @@ def plot_latents_by_horizon(
 
 def _prior_title(agent: LatentSkillAgent) -> str:
     """The paper calls panel (b) the diffusion prior; a variant that samples differently gets its name."""
-    from latent_skills.agents import LatentSkillAgent
+    from latent_skills.agents import DiffusionPrior
 
-    own = type(agent)
-    diffusion = (
-        own.sample_latents is LatentSkillAgent.sample_latents
-        and own._sample_prior is LatentSkillAgent._sample_prior
-    )
-    return "(b) diffusion prior p(z|s)" if diffusion else f"(b) {own.__name__} prior (sample_latents)"
+    diffusion = type(agent.policy.prior) is DiffusionPrior
+    return "(b) diffusion prior p(z|s)" if diffusion else f"(b) {type(agent).__name__} prior (sample_latents)"
 
 
 def plot_prior_samples(

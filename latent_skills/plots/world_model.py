@@ -74,7 +74,7 @@ def plot_world_model(
             "needs an LDCP agent"
         )
     for stage in ("dynamics", "prior"):
-        if stage in agent.config.STAGES:
+        if stage in agent.stage_names():
             require_stage(agent, stage, "sampling skills and predicting their ends")
     flattener = agent.spec.flattener
     pos = position_slice(flattener)

@@ -1,0 +1,166 @@
+"""What acts: the skill decoder, a prior that proposes latents and a selector that picks one.
+
+``SkillPolicy`` holds only what acting needs (as SB3 keeps its policy apart from its algorithm): the
+skill VAE (its decoder π(a | s, z)), the prior, the selector, the acting settings and the acting
+generator. The agent trains the modules; the policy reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from latent_skills.config import AgentConfig
+from latent_skills.envs import evaluate_policy_vec
+
+from .priors import LatentPrior
+from .selectors import LatentSelector
+from .spec import AgentSpec, register_robotics_envs
+
+SkillState = tuple[np.ndarray, np.ndarray]  # (latent per env (n, D), steps since replanning (n,))
+
+
+class SkillPolicy:
+    """``predict`` (SB3's contract), ``sample_latents`` and ``evaluate`` over prior → selector → decoder."""
+
+    def __init__(
+        self,
+        vae: Any,
+        prior: LatentPrior,
+        selector: LatentSelector,
+        config: AgentConfig,
+        spec: AgentSpec,
+        device: torch.device,
+        generator: torch.Generator,
+    ) -> None:
+        self.vae, self.prior, self.selector = vae, prior, selector
+        self.config, self.spec, self.device = config, spec, device
+        self.generator = generator  # the acting RNG: predict(deterministic=False), sample_latents()
+
+    def tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, device=self.device)
+
+    def flat_states(self, observation: Any) -> tuple[np.ndarray, bool]:
+        """Flat states ``(B, S)`` and whether ``observation`` was a single one; non-finite values are
+        an error (the agent would act on garbage)."""
+        flat = self.spec.flattener.flatten(observation)
+        if not np.isfinite(flat).all():
+            rows = np.flatnonzero(~np.isfinite(np.atleast_2d(flat)).all(1))
+            raise ValueError(
+                f"The observation holds NaN or inf (batch rows {rows.tolist()}): the agent would act on "
+                "garbage. Check the env, or reset the envs whose state blew up."
+            )
+        return np.atleast_2d(flat), flat.ndim == 1
+
+    def seeded(self, seed: int | None) -> torch.Generator:
+        """A generator seeded with ``seed``; the acting generator when it is None."""
+        return self.generator if seed is None else torch.Generator(self.device).manual_seed(seed)
+
+    @torch.no_grad()
+    def sample_latents(
+        self, observation: Any, n: int, *, seed: int | None = None, **sampler: Any
+    ) -> np.ndarray:
+        """``n`` latents from the prior: ``(n, D)`` for one observation, ``(B, n, D)`` for a batch;
+        ``sampler`` passes the prior's own settings (solver, steps, guidance, ...)."""
+        states, single = self.flat_states(observation)
+        z = self.prior.sample(
+            self.tensor(np.asarray(states, np.float32)), n, generator=self.seeded(seed), **sampler
+        )
+        z = z.cpu().numpy()
+        return z[0] if single else z
+
+    @torch.no_grad()
+    def predict(
+        self,
+        observation: Any,
+        state: SkillState | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, SkillState]:
+        """SB3's contract. ``state`` = (current latent per env, steps since it was chosen); a new
+        latent is chosen every ``exec_horizon`` steps and wherever ``episode_start`` is true.
+
+        ``deterministic=True`` makes the policy a function of the observation: every choice draws
+        the same candidate noise (seeded from the config's seed, the same for every env of a batch)
+        and the decoder returns its means.
+        """
+        states, single = self.flat_states(observation)
+        n, every, dim = len(states), self.config.replan_every, self.config.latent_dim
+        if state is None:
+            z = np.zeros((n, dim), np.float32)
+            since = np.full(n, every, np.int64)
+        else:
+            z, since = np.array(state[0], np.float32, copy=True), np.array(state[1], np.int64, copy=True)
+            if z.shape != (n, dim) or since.shape != (n,):
+                raise ValueError(
+                    f"state holds {len(z)} envs' skills but the observation has {n}; pass state=None to start over"
+                )
+        if episode_start is not None:
+            since[np.asarray(episode_start, bool).reshape(n)] = every
+        s = self.tensor(states)
+        replan = since >= every
+        if replan.any():
+            gen = self.seeded(self.config.seed) if deterministic else self.generator
+            rows = self.tensor(np.flatnonzero(replan))
+            z[replan] = self.selector.select(s[rows], self.prior, gen, deterministic).cpu().numpy()
+            since[replan] = 0
+        gen = None if deterministic else self.generator
+        actions = self.vae.act(s, self.tensor(z), deterministic=deterministic, generator=gen).cpu().numpy()
+        since += 1
+        return (actions[0] if single else actions), (z, since)
+
+    def evaluate(
+        self,
+        env: gym.Env | str | None = None,
+        n_episodes: int = 10,
+        n_envs: int = 1,
+        seed: int = 0,
+        deterministic: bool = True,
+        progress_bar: bool = False,
+    ) -> dict[str, Any]:
+        """Mean/std return, returns, normalised score (dataset reference scores) and success rate."""
+        make_env: Callable[[], gym.Env]
+        if env is None:
+            make_env, same_env = self.spec.make_env, True
+        elif isinstance(env, str):
+            register_robotics_envs()
+            env_id = env
+
+            def make_env() -> gym.Env:
+                built = gym.make(env_id)
+                self.spec.check_env(built, f"env {env_id!r}")
+                return built
+
+            same_env = self.spec.is_eval_env(gym.spec(env))
+        else:
+            if n_envs != 1:
+                raise ValueError(
+                    "Pass an env id (or None) to evaluate on several envs at once; a gym.Env instance is one env"
+                )
+            self.spec.check_env(env)
+            instance = env
+
+            def make_env() -> gym.Env:
+                return instance
+
+            same_env = self.spec.is_eval_env(env.spec)
+        result = evaluate_policy_vec(
+            self,
+            make_env,
+            n_episodes=n_episodes,
+            n_envs=n_envs,
+            seed=seed,
+            deterministic=deterministic,
+            reference=self.spec.reference_scores if same_env else None,
+            progress_bar=progress_bar,
+        )
+        result.update(
+            sampler=self.config.sampler,
+            sampler_steps=self.config.sampler_steps,
+            exec_horizon=self.config.replan_every,
+        )
+        return result

@@ -1,0 +1,223 @@
+"""Priors: what proposes latent skills for a batch of states.
+
+A prior turns ``states (B, S)`` (raw flat states, a tensor on the agent's device) into ``n`` latents
+per state, ``(B, n, D)``. The modules it samples with belong to the stages that train them (the
+skill VAE, the diffusion prior's denoiser, LatentDiffuser's energy model); a prior only holds
+references to them and the acting settings of the config, so it is rebuilt whenever those change.
+
+- :class:`DiffusionPrior` — the latent diffusion prior p(z | s) (LDCQ, LDCP).
+- :class:`GoalDiffusionPrior` — p(z | s, g), the goal taken from the observation's ``desired_goal``
+  (LDGC), trained on hindsight goals.
+- :class:`EnergyGuidedPrior` — p(z | s) · exp(β Q(s, z)) by energy guidance (LatentDiffuser).
+- :class:`GaussianPrior` — the skill VAE's conditional Gaussian p(z | s0) (BCQH).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from latent_skills.config import AgentConfig
+from latent_skills.diffusion import DiffusionSchedule, sample
+
+from .spec import AgentSpec
+
+if TYPE_CHECKING:
+    from latent_skills.diffusion.sampling import EnergyGuidance
+
+Modules = dict[str, nn.Module]
+
+GOAL_PARTS = ("achieved_goal", "desired_goal")
+
+
+class LatentPrior:
+    """Proposes ``n`` latents per state. ``requires`` names the modules it samples with."""
+
+    requires: ClassVar[tuple[str, ...]] = ("vae",)
+    # what the prior conditions on: a trained prior is shared only between agents that agree
+    condition_kind: ClassVar[str] = "state"
+
+    def __init__(self, modules: Modules, config: AgentConfig, spec: AgentSpec, device: torch.device) -> None:
+        self.modules, self.config, self.spec, self.device = modules, config, spec, device
+        self.vae: Any = modules["vae"]
+
+    @classmethod
+    def check_spec(cls, spec: AgentSpec) -> None:
+        """Raise ValueError if this prior cannot condition on the dataset's observations."""
+
+    def condition(self, states: torch.Tensor, goals: torch.Tensor | None = None) -> torch.Tensor:
+        """What the prior conditions on: the normalised state."""
+        return self.vae.normalizer(states)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        states: torch.Tensor,
+        n: int,
+        *,
+        generator: torch.Generator,
+        shared_noise: bool = False,
+        **sampler: Any,
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def standardise(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents on a common scale (for distances between them)."""
+        return z
+
+    @property
+    def plain(self) -> LatentPrior:
+        """The prior that training stages draw candidates from (unguided)."""
+        return self
+
+
+class DiffusionPrior(LatentPrior):
+    """The latent diffusion prior p(z | s): DDPM over standardised latents, sampled with the config's
+    solver (``sampler``, ``sampler_steps``), classifier-free guidance ``guidance``."""
+
+    requires = ("vae", "latent_norm", "denoiser")
+
+    def __init__(self, modules: Modules, config: AgentConfig, spec: AgentSpec, device: torch.device) -> None:
+        super().__init__(modules, config, spec, device)
+        self.denoiser, self.latent_norm = modules["denoiser"], modules["latent_norm"]
+        self.schedule = DiffusionSchedule(config.diffusion_timesteps).to(device)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        states: torch.Tensor,
+        n: int,
+        *,
+        generator: torch.Generator,
+        shared_noise: bool = False,
+        solver: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        energy_guidance: EnergyGuidance | None = None,
+    ) -> torch.Tensor:
+        """``n`` latents per state, ``(B, n, D)``, unstandardised (tilted by ``energy_guidance``'s
+        score correction where given)."""
+        c = self.config
+        solver = solver or c.sampler
+        z = sample(
+            self.denoiser,
+            self.schedule,
+            self.condition(states),
+            n,
+            solver=solver,
+            steps=None if solver == "ddpm" else (steps or c.sampler_steps),
+            guidance=c.guidance if guidance is None else guidance,
+            extra_steps=c.ddpm_extra_steps if solver == "ddpm" else 0,
+            generator=generator,
+            shared_noise=shared_noise,
+            energy_guidance=energy_guidance,
+        )
+        return self.latent_norm.inverse(z)
+
+    def standardise(self, z: torch.Tensor) -> torch.Tensor:
+        return self.latent_norm(z)
+
+
+class GoalDiffusionPrior(DiffusionPrior):
+    """p(z | s, g): the condition is the normalised state with its desired-goal part replaced by the
+    goal, standardised with the *achieved*-goal statistics (g is an achieved goal in training; a
+    dataset's own desired goals may be constant). Acting uses the observation's desired goal."""
+
+    condition_kind = "state+goal"
+
+    def __init__(self, modules: Modules, config: AgentConfig, spec: AgentSpec, device: torch.device) -> None:
+        self.check_spec(spec)
+        super().__init__(modules, config, spec, device)
+        self.achieved = spec.flattener.slice_of("achieved_goal")
+        self.desired = spec.flattener.slice_of("desired_goal")
+
+    @classmethod
+    def check_spec(cls, spec: AgentSpec) -> None:
+        flattener = spec.flattener
+        if all(flattener.has(part) for part in GOAL_PARTS):
+            achieved, desired = (flattener.slice_of(part) for part in GOAL_PARTS)
+            if achieved.stop - achieved.start == desired.stop - desired.start:
+                return
+        parts = ["/".join(s.path) or "a Box" for s in flattener.segments]
+        raise ValueError(
+            "A goal-conditioned prior needs goal-conditioned observations: a Dict with 'achieved_goal' and "
+            "'desired_goal' of the same size (as gymnasium-robotics' PointMaze, AntMaze and Kitchen have); "
+            f"this dataset's observation holds {parts}. Use LDCQ for a dataset without goals."
+        )
+
+    def condition(self, states: torch.Tensor, goals: torch.Tensor | None = None) -> torch.Tensor:
+        """The normalised state, its desired-goal part replaced by ``goals`` (default: its own)."""
+        goals = states[:, self.desired] if goals is None else goals
+        norm = self.vae.normalizer
+        cond = norm(states)
+        cond[:, self.desired] = (goals - norm.mean[self.achieved]) / norm.std[self.achieved]
+        return cond
+
+
+class EnergyGuidedPrior(DiffusionPrior):
+    """p(z | s) · exp(β Q(s, z)): the diffusion prior's score plus ``energy_guidance`` · ∇_z f of the
+    time-dependent energy model (0: the plain diffusion prior)."""
+
+    requires = (*DiffusionPrior.requires, "energy")
+
+    @torch.no_grad()
+    def sample(  # type: ignore[override]
+        self,
+        states: torch.Tensor,
+        n: int,
+        *,
+        generator: torch.Generator,
+        shared_noise: bool = False,
+        solver: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        energy_guidance: float | None = None,
+    ) -> torch.Tensor:
+        scale = self.config.energy_guidance if energy_guidance is None else energy_guidance  # type: ignore[attr-defined]
+        hook = self.modules["energy"].guidance(scale) if scale != 0.0 else None
+        return super().sample(
+            states,
+            n,
+            generator=generator,
+            shared_noise=shared_noise,
+            solver=solver,
+            steps=steps,
+            guidance=guidance,
+            energy_guidance=hook,
+        )
+
+    @property
+    def plain(self) -> LatentPrior:
+        return DiffusionPrior(self.modules, self.config, self.spec, self.device)
+
+
+class GaussianPrior(LatentPrior):
+    """The skill VAE's conditional Gaussian prior p(z | s0), trained with the skills by the KL term.
+    No solver, steps or guidance: those belong to diffusion priors."""
+
+    @torch.no_grad()
+    def sample(
+        self,
+        states: torch.Tensor,
+        n: int,
+        *,
+        generator: torch.Generator,
+        shared_noise: bool = False,
+        solver: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+    ) -> torch.Tensor:
+        if solver is not None or steps is not None or guidance is not None:
+            raise ValueError(
+                "BCQH samples the VAE's Gaussian prior: solver, steps and guidance apply to diffusion "
+                "priors only (LDCQ); leave them out"
+            )
+        mean, std = self.vae.prior(self.condition(states))
+        # shared noise: every row draws the same standard-normal n × D block (deterministic acting)
+        shape = (n, mean.shape[-1]) if shared_noise else (len(mean), n, mean.shape[-1])
+        noise = torch.randn(shape, generator=generator, device=generator.device, dtype=mean.dtype).to(
+            mean.device
+        )
+        return mean[:, None] + std[:, None] * noise

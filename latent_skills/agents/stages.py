@@ -1,0 +1,492 @@
+"""Training stages. Each declares its name, the modules it creates and trains, the config fields
+that shape them (two agents may share a trained stage only if these agree) and its steps field; an
+instance holds its optimiser, its generators and whatever it keeps between steps, and computes one
+step's ``(loss, metrics)``.
+
+- :class:`SkillsStage` — the skill β-VAE over H-step windows (paper stage 1).
+- :class:`PriorStage` — the latent diffusion prior p(z | s0) (stage 2); :class:`GoalPriorStage`
+  trains p(z | s0, g) on hindsight goals (LDGC).
+- :class:`QStage` — diffusion-constrained clipped double Q-learning (LDCQ's stage 3).
+- :class:`DynamicsStage` — the abstract world model p(s_{t+H} | s_t, z) (LDCP).
+- :class:`EnergyStage` — LatentDiffuser's time-dependent energy model (contrastive energy prediction).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import tempfile
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from latent_skills.diffusion import DiffusionSchedule, diffusion_loss
+from latent_skills.hub.checkpoint import split_state
+from latent_skills.nn import (
+    LatentDenoiser,
+    LatentEnergyModel,
+    SkillVAE,
+    SkillWorldModel,
+    StateNormalizer,
+    TwinCritic,
+    contrastive_energy_loss,
+    polyak_update,
+    q_candidates,
+)
+
+from .replay import PrioritizedSampler
+from .resume import (
+    NumpyGeneratorState,
+    Resumable,
+    load_optimizer_state,
+    numpy_generator_state,
+    optimizer_state,
+    set_numpy_generator_state,
+)
+from .spec import AgentSpec
+
+if TYPE_CHECKING:
+    from .base import LatentSkillAgent
+
+TrainingState = tuple[dict[str, Any], dict[str, torch.Tensor]]  # a stage's state between steps
+
+
+class TrainingStage:
+    """One stage of training. Subclasses set the class attributes and implement ``build_modules``,
+    ``__init__`` (optimiser, data) and ``loss``."""
+
+    name: ClassVar[str]
+    creates: ClassVar[tuple[str, ...]] = ()  # the modules it builds and trains (copied by reuse_stages)
+    shaped_by: ClassVar[tuple[str, ...]] = ()  # config fields that shape them
+    steps_field: ClassVar[str]  # the config field with its number of gradient steps
+    condition_kind: ClassVar[str | None] = None  # for a prior stage: what the prior conditions on
+
+    @classmethod
+    def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
+        return {}
+
+    def __init__(self, agent: LatentSkillAgent, index: int) -> None:
+        config = agent.config
+        self.agent = agent
+        self.rng = np.random.default_rng([config.seed, index])
+        self.generator = torch.Generator(agent.device).manual_seed(config.seed * 1000 + index)
+        self.trained: list[nn.Module] = []  # in train mode during the stage, optimised
+        self.followers: list[nn.Module] = []  # changed by after_step (target networks)
+        self.resumables: dict[str, Resumable] = {}
+        self.optimizer: torch.optim.Optimizer
+
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def after_step(self, step: int) -> None:
+        """Work after the optimiser step (priorities, target networks)."""
+
+    def tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, device=self.agent.device)
+
+    # -- resuming exactly
+    def training_state(self) -> TrainingState:
+        """Everything but the weights that the next step depends on, as JSON + tensors."""
+        optimizer_meta, optimizer_tensors = optimizer_state(self.optimizer)
+        meta: dict[str, Any] = {"optimizer": optimizer_meta, "resumables": {}}
+        tensors = {f"optimizer.{k}": v for k, v in optimizer_tensors.items()}
+        meta["numpy_generator"] = numpy_generator_state(self.rng)
+        tensors["torch_generator"] = self.generator.get_state()
+        for name, part in self.resumables.items():
+            part_meta, part_tensors = part.training_state()
+            meta["resumables"][name] = part_meta
+            tensors.update({f"{name}.{k}": v for k, v in part_tensors.items()})
+        return meta, tensors
+
+    def load_training_state(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        load_optimizer_state(self.optimizer, meta["optimizer"], split_state(tensors, "optimizer"))
+        set_numpy_generator_state(self.rng, meta["numpy_generator"])
+        self.generator.set_state(tensors["torch_generator"])
+        for name, part in self.resumables.items():
+            part.load_training_state(meta["resumables"][name], split_state(tensors, name))
+
+
+# ---------------------------------------------------------------------------------------------- skills
+class SkillsStage(TrainingStage):
+    """β-VAE over H-step windows: −Σ log π(a | s, z) + β · KL(q(z | τ) ‖ p(z | s0))."""
+
+    name = "skills"
+    creates = ("vae",)
+    shaped_by = ("horizon", "latent_dim", "vae_hidden", "vae_gru_layers", "gamma")
+    steps_field = "skills_steps"
+
+    @classmethod
+    def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
+        vae = SkillVAE(
+            spec.state_dim,
+            spec.action_dim,
+            config.horizon,
+            latent_dim=config.latent_dim,
+            hidden=config.vae_hidden,
+            gru_layers=config.vae_gru_layers,
+            action_low=list(spec.action_low),
+            action_high=list(spec.action_high),
+        )
+        return {"vae": vae}
+
+    def __init__(self, agent: LatentSkillAgent, index: int) -> None:
+        super().__init__(agent, index)
+        self.vae = agent.modules()["vae"]
+        agent.data.posterior = None  # the encoder changes: cached posteriors are stale
+        self.trained = [self.vae]
+        self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=agent.config.skills_lr)
+
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        c, w = self.agent.config, self.agent.data.windows
+        idx = self.rng.integers(0, len(w), c.skills_batch_size)
+        out = self.vae.loss(
+            self.tensor(w.states[idx]),
+            self.tensor(w.actions[idx]),
+            self.tensor(w.mask[idx]),
+            beta=c.vae_beta,
+            generator=self.generator,
+        )
+        return out["loss"], {"loss": out["loss"].item(), "nll": out["nll"].item(), "kl": out["kl"].item()}
+
+
+# ---------------------------------------------------------------------------------------------- prior
+class PriorStage(TrainingStage):
+    """DDPM over standardised z ~ q(z | τ) conditioned on s0: x0-prediction, min-SNR weighting,
+    condition dropout for classifier-free guidance."""
+
+    name = "prior"
+    creates = ("latent_norm", "denoiser")
+    shaped_by = ("diffusion_timesteps", "denoiser_widths")
+    steps_field = "prior_steps"
+    condition_kind = "state"
+
+    @classmethod
+    def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
+        # The prior diffuses standardised latents: the schedule assumes unit-scale data.
+        latent_norm = StateNormalizer(config.latent_dim)
+        denoiser = LatentDenoiser(config.latent_dim, spec.state_dim, widths=config.denoiser_widths)
+        return {"latent_norm": latent_norm, "denoiser": denoiser}
+
+    def __init__(self, agent: LatentSkillAgent, index: int) -> None:
+        super().__init__(agent, index)
+        modules = agent.modules()
+        self.denoiser, self.latent_norm = modules["denoiser"], modules["latent_norm"]
+        self.schedule = DiffusionSchedule(agent.config.diffusion_timesteps).to(agent.device)
+        self.mean, self.std = agent.posterior(progress_bar=agent.progress)
+        # standardise z ~ q: its mean and total spread (spread of means + posterior noise)
+        spread = np.sqrt(self.mean.var(0) + np.square(self.std).mean(0))
+        self.latent_norm.set_stats(self.mean.mean(0), spread)
+        self.first = agent.data.windows.first_states
+        self.trained = [self.denoiser]
+        self.optimizer = torch.optim.Adam(self.denoiser.parameters(), lr=agent.config.prior_lr)
+
+    def condition(self, idx: np.ndarray) -> torch.Tensor:
+        states = self.tensor(np.asarray(self.first[idx], np.float32))
+        return self.agent.policy.prior.condition(states)
+
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.agent.config
+        idx = self.rng.integers(0, len(self.agent.data.windows), c.prior_batch_size)
+        eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
+        z = self.tensor(self.mean[idx]) + self.tensor(self.std[idx]) * eps
+        value = diffusion_loss(
+            self.denoiser,
+            self.latent_norm(z),
+            self.condition(idx),
+            self.schedule,
+            snr_clip=c.prior_snr_clip,
+            cond_drop=c.prior_cond_drop,
+            generator=self.generator,
+        )
+        return value, {"loss": value.item()}
+
+
+class GoalPriorStage(PriorStage):
+    """p(z | s0, g) with hindsight goals: g is the achieved goal k ~ Geometric(mean
+    ``hindsight_horizons`` · H) steps after s0 in the same episode (its last state where it ends sooner)."""
+
+    shaped_by = (*PriorStage.shaped_by, "hindsight_horizons")
+    condition_kind = "state+goal"
+
+    def __init__(self, agent: LatentSkillAgent, index: int) -> None:
+        super().__init__(agent, index)
+        # its own stream, apart from the batches: same seed, same goals, same weights
+        self.hindsight_rng = np.random.default_rng([agent.config.seed, index, 1])
+        self.resumables["hindsight"] = NumpyGeneratorState(self.hindsight_rng)
+
+    def hindsight_goals(self, window_idx: np.ndarray) -> np.ndarray:
+        return hindsight_goals(self.agent, window_idx, self.hindsight_rng)
+
+    def condition(self, idx: np.ndarray) -> torch.Tensor:
+        states = self.tensor(np.asarray(self.first[idx], np.float32))
+        return self.agent.policy.prior.condition(states, goals=self.tensor(self.hindsight_goals(idx)))
+
+
+def hindsight_goals(agent: LatentSkillAgent, window_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Achieved goals k ~ Geometric(mean hindsight_horizons · H) steps after each window's first
+    state, in the same episode (the episode's last state where it ends sooner), ``(n, G)``."""
+    w, c = agent.data.windows, agent.config
+    achieved = agent.spec.flattener.slice_of("achieved_goal")
+    k = rng.geometric(1.0 / (c.hindsight_horizons * c.horizon), len(window_idx))  # type: ignore[attr-defined]
+    return w.episodes.observations[w.future_rows(window_idx, k), achieved]
+
+
+# ---------------------------------------------------------------------------------------------- Q
+class CandidateBank:
+    """K prior samples per distinct row, float16, memory-mapped past a RAM budget."""
+
+    def __init__(self, rows: np.ndarray, n_candidates: int, latent_dim: int, ram_gb: float) -> None:
+        self.unique_rows, self.index = np.unique(rows, return_inverse=True)
+        shape = (len(self.unique_rows), n_candidates, latent_dim)
+        nbytes = math.prod(shape) * 2
+        self.file: str | None = None
+        if nbytes > ram_gb * 1e9:
+            handle, self.file = tempfile.mkstemp(prefix="latent-skills-bank-", suffix=".f16")
+            os.close(handle)
+            self.values = np.memmap(self.file, np.float16, "w+", shape=shape)
+            # the mapping keeps the data; unlinked now, the file cannot outlive a SIGKILL (GBs at
+            # paper scale). Windows cannot unlink a mapped file: there __del__ removes it.
+            with contextlib.suppress(OSError):
+                os.unlink(self.file)
+                self.file = None
+        else:
+            self.values = np.empty(shape, np.float16)
+
+    def __getitem__(self, window_idx: np.ndarray) -> np.ndarray:
+        return self.values[self.index[window_idx]]
+
+    def __del__(self) -> None:
+        if self.file is not None:
+            del self.values
+            with contextlib.suppress(OSError):
+                os.unlink(self.file)
+
+
+@torch.no_grad()
+def build_candidate_bank(
+    agent: LatentSkillAgent, progress_bar: bool = True, chunk_states: int = 256
+) -> CandidateBank:
+    """``q_candidates`` latents from the (unguided) prior for every distinct next state."""
+    c: Any = agent.config
+    w = agent.data.windows
+    bank = CandidateBank(w.next_states.rows(np.arange(len(w))), c.q_candidates, c.latent_dim, c.bank_ram_gb)
+    observations = w.episodes.observations
+    prior = agent.policy.prior.plain
+    gen = torch.Generator(agent.device).manual_seed(c.seed + 7)
+    for lo in tqdm(
+        range(0, len(bank.unique_rows), chunk_states), desc="candidate bank", disable=not progress_bar
+    ):
+        rows = bank.unique_rows[lo : lo + chunk_states]
+        states = torch.as_tensor(np.asarray(observations[rows], np.float32), device=agent.device)
+        bank.values[lo : lo + len(rows)] = prior.sample(states, c.q_candidates, generator=gen).cpu().numpy()
+    return bank
+
+
+class QStage(TrainingStage):
+    """Clipped double Q over (s, z) with targets
+
+        y = r + γ^length · (1 − done) · max_{z_i ~ p(z | s')} min_j Q'_j(s', z_i)
+
+    r the window's discounted return, s' = s_{t+H} (or the episode's last state for a short window at
+    its end), the candidates z_i from the prior: a bank sampled once per next state, or on the fly."""
+
+    name = "q"
+    creates = ("critic", "critic_target")
+    shaped_by = ("q_widths", "gamma")
+    steps_field = "q_steps"
+
+    @classmethod
+    def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
+        critic = TwinCritic(spec.state_dim, config.latent_dim, widths=config.q_widths)
+        return {"critic": critic, "critic_target": copy.deepcopy(critic).requires_grad_(False)}
+
+    def __init__(self, agent: LatentSkillAgent, index: int) -> None:
+        super().__init__(agent, index)
+        c: Any = agent.config
+        w = agent.data.windows
+        modules = agent.modules()
+        self.critic, self.critic_target = modules["critic"], modules["critic_target"]
+        mean, std = agent.posterior(progress_bar=agent.progress)
+        # one fixed sample z ~ q(z|τ) per transition, as the paper's replay buffer stores
+        noise = np.random.default_rng([c.seed, 99]).standard_normal(mean.shape).astype(np.float32)
+        self.z = mean + std * noise
+        self.bank = build_candidate_bank(agent, agent.progress) if c.candidate_source == "bank" else None
+        agent.data.extras["bank"] = self.bank
+        self.sampler = PrioritizedSampler(len(w), alpha=c.per_alpha)
+        self.first, self.next = w.first_states, w.next_states
+        self.rewards = w.rewards.astype(np.float32)
+        self.not_done_discount = (w.discounts * (1.0 - w.dones)).astype(np.float32)
+        self.last_idx: np.ndarray | None = None
+        self.last_td: np.ndarray | None = None
+        self.trained, self.followers = [self.critic], [self.critic_target]
+        self.resumables["priorities"] = self.sampler
+        self.optimizer = torch.optim.Adam(self.critic.parameters(), lr=c.q_lr)
+
+    def candidates(self, idx: np.ndarray, next_states: torch.Tensor) -> torch.Tensor:
+        if self.bank is not None:
+            return self.tensor(self.bank[idx].astype(np.float32))
+        c: Any = self.agent.config
+        return self.agent.policy.prior.plain.sample(next_states, c.q_candidates, generator=self.generator)
+
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        c: Any = self.agent.config
+        beta = min(1.0, c.per_beta_start + c.per_beta_growth * (step // c.per_beta_every))
+        idx, weights = self.sampler.sample(c.q_batch_size, beta, self.rng)
+        s, s_next = self.tensor(self.first[idx]), self.tensor(self.next[idx])
+        with torch.no_grad():
+            best_next = q_candidates(self.critic_target, s_next, self.candidates(idx, s_next)).amax(1)
+            target = self.tensor(self.rewards[idx]) + self.tensor(self.not_done_discount[idx]) * best_next
+        q = self.critic(s, self.tensor(self.z[idx]))
+        td = q - target[:, None]
+        value = (self.tensor(weights)[:, None] * td.pow(2)).sum(1).mean()
+        self.last_idx, self.last_td = idx, td.detach().abs().mean(1).cpu().numpy()
+        return value, {"loss": value.item(), "q": q.mean().item(), "target": target.mean().item()}
+
+    def after_step(self, step: int) -> None:
+        assert self.last_idx is not None and self.last_td is not None
+        self.sampler.update(self.last_idx, self.last_td)
+        polyak_update(self.critic_target, self.critic, self.agent.config.q_polyak)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------------------------- world model
+# Windows used to standardise the world model's targets (a sample, so huge datasets cost no memory).
+DELTA_STATS_WINDOWS = 200_000
+
+
+class DynamicsStage(TrainingStage):
+    """The abstract world model p(s_{t+H} | s_t, z) on (s_t, z ~ q(z|τ), s_{t+H}), the latents
+    detached (the VAE is not trained by it)."""
+
+    name = "dynamics"
+    creates = ("dynamics",)
+    shaped_by = ("horizon", "latent_dim", "dynamics_widths")
+    steps_field = "dynamics_steps"
+
+    @classmethod
+    def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
+        return {"dynamics": SkillWorldModel(spec.state_dim, config.latent_dim, widths=config.dynamics_widths)}
+
+    def __init__(self, agent: LatentSkillAgent, index: int) -> None:
+        super().__init__(agent, index)
+        c: Any = agent.config
+        w = agent.data.windows
+        self.dynamics = agent.modules()["dynamics"]
+        self.mean, self.std = agent.posterior(progress_bar=agent.progress)
+        # Windows whose end state is what a skill reaches: H steps later, or a termination. A
+        # truncated episode's short tail windows stop early and would teach shorter skills.
+        self.usable = np.flatnonzero((w.lengths == c.horizon) | w.dones)
+        if len(self.usable) == 0:
+            raise ValueError(
+                f"No window of the dataset runs horizon={c.horizon} steps or ends in a termination, so "
+                "the world model has no skill outcome to learn; choose a smaller horizon"
+            )
+        self.first, self.end = w.first_states, w.next_states
+        sample = self.usable
+        if len(self.usable) > DELTA_STATS_WINDOWS:
+            sample = np.sort(self.rng.choice(self.usable, DELTA_STATS_WINDOWS, replace=False))
+        self.dynamics.set_delta_stats(self.tensor(self.first[sample]), self.tensor(self.end[sample]))
+        self.trained = [self.dynamics]
+        self.optimizer = torch.optim.Adam(self.dynamics.parameters(), lr=c.dynamics_lr)
+
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        c: Any = self.agent.config
+        idx = self.usable[self.rng.integers(0, len(self.usable), c.dynamics_batch_size)]
+        eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
+        z = self.tensor(self.mean[idx]) + self.tensor(self.std[idx]) * eps  # a fresh z ~ q(z|τ), no gradient
+        out = self.dynamics.loss(self.tensor(self.first[idx]), z, self.tensor(self.end[idx]))
+        return out["loss"], {"loss": out["loss"].item(), "mse": out["mse"].item()}
+
+
+# ---------------------------------------------------------------------------------------------- energy
+class EnergyStage(TrainingStage):
+    """The time-dependent energy model f(s, z_t, t) by contrastive energy prediction (QGPO): for
+    states s_b with K prior samples each, w_bk = softmax_k(β · min_j Q_j(s_b, z^(k))) and
+    loss = −mean_b Σ_k w_bk · log softmax_k f(s_b, z_t^(k), t_b), one t_b per state."""
+
+    name = "energy"
+    creates = ("energy",)
+    shaped_by = ("energy_widths", "energy_beta")
+    steps_field = "energy_steps"
+
+    @classmethod
+    def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
+        rates = DiffusionSchedule(config.diffusion_timesteps).sqrt_alphas_cumprod
+        energy = LatentEnergyModel(
+            config.latent_dim, spec.state_dim, config.energy_widths, signal_rates=rates
+        )
+        return {"energy": energy}
+
+    def __init__(self, agent: LatentSkillAgent, index: int) -> None:
+        super().__init__(agent, index)
+        c: Any = agent.config
+        self.energy = agent.modules()["energy"]
+        self.schedule = DiffusionSchedule(c.diffusion_timesteps).to(agent.device)
+        self.bank, self.q = build_energy_support(agent, agent.progress)
+        self.observations = agent.data.windows.episodes.observations
+        self.trained = [self.energy]
+        self.optimizer = torch.optim.Adam(self.energy.parameters(), lr=c.energy_lr)
+
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        c: Any = self.agent.config
+        k, gen, device = c.energy_samples, self.generator, self.agent.device
+        rows = self.rng.integers(0, len(self.bank.unique_rows), c.energy_batch_size)
+        states = self.tensor(np.asarray(self.observations[self.bank.unique_rows[rows]], np.float32))
+        cond = self.agent.policy.prior.condition(states)
+        z0 = self.agent.policy.prior.standardise(self.tensor(self.bank.values[rows].astype(np.float32)))
+        # one noise level per state, shared by its K samples: the softmax compares like with like
+        t = torch.randint(0, self.schedule.num_timesteps, (len(rows),), generator=gen, device=gen.device)
+        t = t.to(device).repeat_interleave(k)
+        noise = torch.randn(z0.shape, generator=gen, device=gen.device).to(device)
+        z_t = self.schedule.q_sample(z0.flatten(0, 1), t, noise.flatten(0, 1))
+        f = self.energy(z_t, t, cond.repeat_interleave(k, dim=0)).view(len(rows), k)
+        value = contrastive_energy_loss(f, self.tensor(self.q[rows]), c.energy_beta)
+        return value, {"loss": value.item()}
+
+
+@torch.no_grad()
+def build_energy_support(
+    agent: LatentSkillAgent, progress_bar: bool = False, chunk_states: int = 256
+) -> tuple[CandidateBank, np.ndarray]:
+    """K unguided prior samples per window's first state, and min_j Q_j of each: ``(bank, q)`` with
+    ``q`` of shape ``(distinct states, K)`` in the bank's row order."""
+    c: Any = agent.config
+    w = agent.data.windows
+    bank = CandidateBank(
+        w.first_states.rows(np.arange(len(w))), c.energy_samples, c.latent_dim, c.bank_ram_gb
+    )
+    q = np.empty((len(bank.unique_rows), c.energy_samples), np.float32)
+    observations = w.episodes.observations
+    prior, critic = agent.policy.prior.plain, agent.modules()["critic"]
+    gen = torch.Generator(agent.device).manual_seed(c.seed + 11)
+    for lo in tqdm(
+        range(0, len(bank.unique_rows), chunk_states), desc="energy support", disable=not progress_bar
+    ):
+        states = torch.as_tensor(
+            np.asarray(observations[bank.unique_rows[lo : lo + chunk_states]], np.float32),
+            device=agent.device,
+        )
+        z = prior.sample(states, c.energy_samples, generator=gen)
+        bank.values[lo : lo + len(states)] = z.cpu().numpy()
+        # score what is stored (float16), so the weights belong to the latents the loss sees
+        stored = torch.as_tensor(bank.values[lo : lo + len(states)].astype(np.float32), device=agent.device)
+        q[lo : lo + len(states)] = q_candidates(critic, states, stored).cpu().numpy()
+    return bank, q
+
+
+__all__ = [
+    "CandidateBank",
+    "DynamicsStage",
+    "EnergyStage",
+    "GoalPriorStage",
+    "PriorStage",
+    "QStage",
+    "SkillsStage",
+    "TrainingStage",
+    "build_candidate_bank",
+    "build_energy_support",
+]

@@ -1,0 +1,293 @@
+"""The training loop: which stages run, one step after another, with logging, callbacks, divergence
+checks, periodic checkpoints, and stopping on Ctrl-C / SIGTERM at the end of a step so that the run
+resumes exactly."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
+from torch import nn
+from tqdm.auto import tqdm
+
+from latent_skills.hub.checkpoint import CheckpointError, split_state
+
+from .resume import StopSignals, TrainingInterrupted
+from .stages import TrainingStage, TrainingState
+
+if TYPE_CHECKING:
+    from .base import LatentSkillAgent
+
+Checkpoint = Callable[[str, int, "TrainingState | None"], Path]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """A loss or gradient turned non-finite; the weights are those of the last good step."""
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a saved run stopped inside its first remaining stage."""
+
+    step: int
+    stage_state: dict[str, Any] | None
+    tensors: dict[str, torch.Tensor]
+
+
+def learn(
+    agent: LatentSkillAgent,
+    total_timesteps: int | None,
+    *,
+    callback: BaseCallback | Callable | list | None,
+    progress_bar: bool,
+    stages: list[str] | tuple[str, ...] | str | None,
+    save_path: str | Path | None,
+    save_every: int | None,
+    resume: bool,
+    log_interval: int,
+) -> None:
+    """See :meth:`LatentSkillAgent.learn`."""
+    if save_every is not None and (save_every < 1 or save_path is None):
+        raise ValueError(f"save_every={save_every} needs save_path and must be ≥ 1")
+    if resume:
+        if total_timesteps is not None or stages is not None:
+            raise ValueError(
+                "resume=True continues the saved run's plan: leave out total_timesteps and stages"
+            )
+        plan, resumed = resumed_plan(agent)
+    else:
+        plan, resumed = make_plan(agent, total_timesteps, stages), None
+    cb = init_callback(agent, callback)
+    agent.progress = progress_bar
+    cb.on_training_start(locals(), globals())
+    names = list(plan)
+    target = Path(save_path or "latent-skills-interrupted")
+
+    def checkpoint(stage: str, step: int, state: TrainingState | None) -> Path:
+        remaining = {n: plan[n] for n in names[names.index(stage) :]}
+        return agent._write(target, {"plan": remaining, "stage": stage, "step": step}, state)
+
+    signals = StopSignals()
+    try:
+        with signals.installed():
+            for name in names:
+                mark_untrained_from(agent, name)
+                start = resumed if name == names[0] else None
+                stopped = run_stage(
+                    agent, name, plan[name], start, cb, signals, checkpoint, save_every, log_interval
+                )
+                if stopped is not None:  # a callback stopped training: the stage is unfinished
+                    if save_path is not None:
+                        checkpoint(name, *stopped)
+                    break
+                agent.stages_completed = [
+                    s for s in agent.stage_names() if s in {*agent.stages_completed, name}
+                ]
+                if save_path is not None:
+                    later = names[names.index(name) + 1 :]
+                    if later:
+                        checkpoint(later[0], 0, None)
+                    else:
+                        agent._write(save_path, None, None)
+    except TrainingInterrupted as exc:
+        print(f"\n{exc}")
+        raise
+    finally:
+        train_mode(agent, False)
+    agent._resume_state = None
+    cb.on_training_end()
+
+
+def make_plan(
+    agent: LatentSkillAgent, total: int | None, stages: list[str] | tuple[str, ...] | str | None
+) -> dict[str, int]:
+    """The stages to run, in order, with their step counts; errors name what is missing."""
+    order = list(agent.stage_names())
+    chosen = order if stages is None else [stages] if isinstance(stages, str) else list(stages)
+    if not chosen:
+        raise ValueError(f"stages=[] trains nothing: name some of {order}")
+    unknown = [s for s in chosen if s not in order]
+    if unknown:
+        raise ValueError(f"{type(agent).__name__} has stages {order}; unknown: {unknown}")
+    chosen = [s for s in order if s in chosen]
+    for stage in chosen:
+        missing = [s for s in order[: order.index(stage)] if s not in agent.stages_completed + chosen]
+        if missing:
+            raise ValueError(
+                f"stage {stage!r} trains over {missing}, which this agent has not trained: "
+                f"learn(stages={missing + [stage]}) or reuse_stages(...) them first"
+            )
+    planned = agent.stage_steps()
+    if total is None:
+        return {s: planned[s] for s in chosen}
+    if total < 1:
+        raise ValueError(f"total_timesteps must be ≥ 1, got {total}")
+    weight = sum(planned[s] for s in chosen)
+    split = {s: int(total * planned[s] / weight) for s in chosen}
+    split[chosen[-1]] += total - sum(split.values())
+    empty = [s for s in chosen if split[s] < 1]
+    if empty:
+        raise ValueError(
+            f"total_timesteps={total} leaves stages {empty} no step (split {split}): give more steps, or "
+            "choose stages=..."
+        )
+    return split
+
+
+def resumed_plan(agent: LatentSkillAgent) -> tuple[dict[str, int], ResumePoint]:
+    if agent._resume_state is None:
+        raise ValueError(
+            "Nothing to resume: this agent holds no unfinished run (it finished, or was saved by "
+            "save()). Train more with learn(stages=[...])."
+        )
+    run, tensors = agent._resume_state
+    plan = {str(k): int(v) for k, v in run["plan"].items()}
+    unknown = [s for s in plan if s not in agent.stage_names()]
+    if unknown or not plan:
+        raise CheckpointError(f"the checkpoint's training state names stages {unknown or 'none'}")
+    return plan, ResumePoint(int(run["step"]), run.get("stage_state"), tensors)
+
+
+def mark_untrained_from(agent: LatentSkillAgent, name: str) -> None:
+    """Training ``name`` again makes it and every stage built on it (the later ones) untrained."""
+    later = agent.stage_names()[agent.stage_names().index(name) :]
+    agent.stages_completed = [s for s in agent.stages_completed if s not in later]
+
+
+def init_callback(agent: LatentSkillAgent, callback: Any) -> BaseCallback:
+    if isinstance(callback, list):
+        callback = CallbackList(callback)
+    elif callback is None:
+        callback = CallbackList([])
+    elif not isinstance(callback, BaseCallback):
+        callback = ConvertCallback(callback)
+    callback.init_callback(agent)  # type: ignore[arg-type]  # SB3 callbacks read .logger/.num_timesteps
+    return callback
+
+
+def train_mode(agent: LatentSkillAgent, on: bool) -> None:
+    for module in agent.modules().values():
+        module.train(on)
+
+
+def run_stage(
+    agent: LatentSkillAgent,
+    name: str,
+    n_steps: int,
+    resumed: ResumePoint | None,
+    callback: BaseCallback,
+    signals: StopSignals,
+    checkpoint: Checkpoint,
+    save_every: int | None,
+    log_interval: int,
+) -> tuple[int, TrainingState] | None:
+    """Run stage ``name`` from its first (or resumed) step to ``n_steps``; if a callback stops it,
+    return the steps done and the stage's training state. Interrupts save a checkpoint that resumes
+    at the last finished step."""
+    stage: TrainingStage | None = None
+    done = 0 if resumed is None else resumed.step
+    bar = tqdm(
+        total=n_steps,
+        initial=done,
+        desc=f"{type(agent).__name__} {name}",
+        unit="step",
+        disable=not agent.progress,
+    )
+    try:
+        stage = agent.make_stage(name)
+        if resumed is not None and resumed.step > 0:
+            assert resumed.stage_state is not None
+            stage.load_training_state(resumed.stage_state, split_state(resumed.tensors, "stage"))
+        train_mode(agent, False)
+        for module in stage.trained:
+            module.train(True)
+        params = [p for group in stage.optimizer.param_groups for p in group["params"]]
+        tracked = [p for m in stage.trained + stage.followers for p in m.parameters()]
+        backup = [p.detach().clone() for p in tracked]
+        running: dict[str, float] = {}
+        start, first = time.perf_counter(), done
+        with signals.steps():
+            for step in range(first, n_steps):
+                loss, logs = stage.loss(step)
+                if not torch.isfinite(loss):
+                    restore(tracked, backup)  # the weights that gave this loss are bad
+                    raise TrainingDivergedError(
+                        f"Stage {name!r}: the loss became {loss.item()} at step {step}; training stopped "
+                        "with the weights of the last good step. Lower the stage's learning rate "
+                        f"(e.g. --set {name}_lr=...) or check the dataset for outliers."
+                    )
+                stage.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = nn.utils.clip_grad_norm_(params, agent.config.grad_clip)
+                if not torch.isfinite(grad_norm):
+                    keep_finite(tracked, backup)
+                    raise TrainingDivergedError(
+                        f"Stage {name!r}: gradients became non-finite at step {step}; training stopped "
+                        "with the weights of the last good step. Lower the learning rate."
+                    )
+                with torch.no_grad():
+                    for saved, param in zip(backup, tracked, strict=True):
+                        saved.copy_(param)
+                stage.optimizer.step()
+                stage.after_step(step)
+                agent.num_timesteps += 1
+                done = step + 1
+                for key, value in logs.items():
+                    running[key] = running.get(key, 0.0) + value
+                if done % log_interval == 0 or done == n_steps:
+                    count = (step % log_interval) + 1
+                    for key, value in running.items():
+                        agent.logger.record(f"{name}/{key}", value / count)
+                    agent.logger.record("time/steps_per_s", (done - first) / (time.perf_counter() - start))
+                    agent.logger.record("time/total_timesteps", agent.num_timesteps)  # SB3's key: curves' x
+                    agent.logger.dump(agent.num_timesteps)
+                    bar.set_postfix({k: f"{v / count:.4g}" for k, v in running.items()})
+                    running.clear()
+                bar.update(1)
+                callback.update_locals(locals())
+                if not callback.on_step():
+                    return done, stage.training_state()
+                if signals.received:
+                    raise KeyboardInterrupt
+                if save_every is not None and done % save_every == 0 and done < n_steps:
+                    checkpoint(name, done, stage.training_state())
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, TrainingInterrupted) and len(signals.received) > 1:
+            raise  # a second signal: stop at once, the last checkpoint stands
+        if stage is not None and done > 0:
+            state: TrainingState | None = stage.training_state()
+        elif resumed is not None and resumed.step > 0:  # interrupted while rebuilding the stage
+            assert resumed.stage_state is not None
+            state = (resumed.stage_state, split_state(resumed.tensors, "stage"))
+        else:
+            state = None
+        path = checkpoint(name, done, state)
+        cause = signal.Signals(signals.received[0]).name if signals.received else "KeyboardInterrupt"
+        raise TrainingInterrupted(
+            f"Interrupted ({cause}) in stage {name!r} after step {done} of {n_steps}: checkpoint "
+            f"saved to {path}. Resume exactly with\n  {type(agent).__name__}.load({str(path)!r})"
+            f".learn(resume=True)\nor `latent-skills train --resume {path}`.",
+            signals.received[0] if signals.received else signal.SIGINT,
+        ) from exc
+    finally:
+        bar.close()
+        train_mode(agent, False)
+    return None
+
+
+def restore(params: list[torch.Tensor], backup: list[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for param, saved in zip(params, backup, strict=True):
+            param.copy_(saved)
+
+
+def keep_finite(params: list[torch.Tensor], backup: list[torch.Tensor]) -> None:
+    """After non-finite gradients: keep the weights if they are finite, else take the step before's."""
+    if not all(bool(torch.isfinite(p).all()) for p in params):
+        restore(params, backup)
