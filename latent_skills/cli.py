@@ -152,7 +152,22 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
     return settings
 
 
-AGENT_NAMES = ("LDCQ", "LDGC", "LDCP", "BCQH", "LatentDiffuser")
+class _AgentName(click.ParamType):
+    """A registered agent name (latent_skills.agents.registry), any case; looked up only when used, so
+    that --help does not import the agents."""
+
+    name = "agent"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "NAME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from .agents.registry import agent_class
+
+        try:
+            return agent_class(str(value)).__name__
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _short_name(dataset_id: str) -> str:
@@ -167,17 +182,19 @@ def _short_name(dataset_id: str) -> str:
 @click.option(
     "--recipe",
     "recipe_path",
-    type=click.Path(),
+    metavar="NAME|FILE",
     default=None,
-    help="A training recipe (e.g. agents/ldcq-kitchen-mixed.toml): agent, dataset, preset, H, config and "
-    "evaluation episodes. DATASET, options given on the command line and --set override it.",
+    help="A training recipe: a shipped one by name (e.g. ldcq-kitchen-mixed; `latent-skills recipes` "
+    "lists them) or a TOML file. It gives the agent, dataset, preset, H, config and evaluation episodes; "
+    "DATASET, options given on the command line and --set override it.",
 )
 @click.option(
     "--agent",
     "agent_name",
-    type=click.Choice(AGENT_NAMES, case_sensitive=False),
+    type=_AgentName(),
     default="LDCQ",
     show_default=True,
+    help="LDCQ, LDGC, LDCP, BCQH, LatentDiffuser or another registered agent (any case).",
 )
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
 @click.option(
@@ -233,7 +250,7 @@ def train(
     """Train an agent on DATASET (a Minari id; default: the embedded PointMaze UMaze dataset, made
     locally if missing), save it to --out, then evaluate it.
 
-    With --recipe FILE the recipe gives the agent, dataset, preset, H, config and evaluation episodes;
+    With --recipe NAME|FILE the recipe gives the agent, dataset, preset, H, config and evaluation episodes;
     DATASET, --agent, --preset, --eval-episodes given on the command line and --set override it (the
     defaults shown below apply only where neither sets a value).
 
@@ -307,7 +324,7 @@ def _given(param: str) -> bool:
 
 
 def _training_recipe(dataset: str, recipe_path: str | None, agent_name: str, preset: str, eval_episodes: int):
-    """The recipe the command line describes: --recipe FILE, with what the command line sets explicitly
+    """The recipe the command line describes: --recipe NAME|FILE, with what the command line sets explicitly
     winning over it."""
     from dataclasses import replace
 
@@ -330,6 +347,39 @@ def _training_recipe(dataset: str, recipe_path: str | None, agent_name: str, pre
     recipe = replace(loaded, **{field: getattr(recipe, field) for field in given})
     click.echo(f"recipe {recipe_path}: {recipe.description or recipe.agent + ' on ' + recipe.dataset}")
     return recipe
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def recipes(name: str | None, as_json: bool) -> None:
+    """List the training recipes shipped with latent-skills, or print recipe NAME (a name or a file).
+
+    `latent-skills train --recipe NAME` trains one; `latent-skills recipes NAME > mine.toml` makes a copy
+    to edit and train with `--recipe mine.toml`."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from .recipes import load_recipe, recipe_text, shipped_recipes
+
+    if name is not None:
+        try:
+            text, recipe = recipe_text(name), load_recipe(name)
+        except FileNotFoundError as exc:
+            raise click.ClickException(str(exc)) from exc
+        shown = {"name": Path(name).name.removesuffix(".toml"), **asdict(recipe)}
+        click.echo(json.dumps(shown, indent=2) if as_json else text.rstrip("\n"))
+        return
+    found = shipped_recipes()
+    if as_json:
+        click.echo(json.dumps([{"name": key, **asdict(recipe)} for key, recipe in found.items()], indent=2))
+        return
+    rows = [("NAME", "AGENT", "DATASET", "PRESET", "DESCRIPTION")]
+    rows += [(key, r.agent, r.dataset, r.preset, r.description) for key, r in found.items()]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        click.echo("  ".join([*(row[column].ljust(widths[column]) for column in range(4)), row[4]]))
+    click.echo("\n`latent-skills recipes NAME` prints one; `latent-skills train --recipe NAME` trains it.")
 
 
 def _make_embedded_dataset() -> None:

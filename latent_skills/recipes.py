@@ -1,26 +1,33 @@
-"""Training recipes: one TOML file per (agent, task) of the papers' tables, kept in ``agents/``.
+"""Training recipes: one TOML file per (agent, task) of the papers' tables, shipped in the package
+(``latent_skills/recipe_data/``, which a source checkout also shows as ``agents/``).
 
 A recipe names the agent, the Minari dataset, the preset, the skill horizon H, the config fields that
-differ from the preset for that task, and how many episodes to evaluate:
+differ from the preset for that task, and how many episodes to evaluate. Load a shipped one by name, or
+any recipe file by path:
 
-    recipe = load_recipe("agents/ldcq-kitchen-mixed.toml")
+    recipe = load_recipe("ldcq-kitchen-mixed")
     agent = recipe.make_agent(download=True).learn()
 
-``latent-skills train --recipe FILE`` does the same from the command line.
+``latent-skills train --recipe NAME`` does the same from the command line; ``latent-skills recipes``
+lists the shipped ones.
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field, fields
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import agents
-from .agents import LatentSkillAgent
+from .agents import registry
 from .agents.spec import default_horizon
-from .cli import AGENT_NAMES
 from .config import AgentConfig, ConfigError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+    from .agents import LatentSkillAgent
 
 try:
     import tomllib
@@ -28,7 +35,7 @@ except ModuleNotFoundError:  # Python 3.10: tomli is the same parser, published 
     import tomli as tomllib
 
 DEFAULT_EVAL_EPISODES = 20  # as `latent-skills train --eval-episodes`
-RECIPES_FOLDER = Path("agents")  # where `latent-skills train` looks for recipes to list
+RECIPE_DATA = "recipe_data"  # the package-data folder of latent_skills that holds the shipped recipes
 
 
 class RecipeError(ConfigError):
@@ -37,7 +44,7 @@ class RecipeError(ConfigError):
 
 @dataclass(frozen=True)
 class Recipe:
-    agent: str  # one of latent_skills.cli.AGENT_NAMES
+    agent: str  # a registered agent name (latent_skills.agents.registry.agent_names())
     dataset: str  # Minari dataset id
     preset: str = "paper"  # "paper" or "quick"
     horizon: int | None = None  # H; None: the task's H from the dataset id (mazes 30, kitchen 20, else 10)
@@ -47,7 +54,7 @@ class Recipe:
 
     @property
     def agent_class(self) -> type[LatentSkillAgent]:
-        return getattr(agents, self.agent)
+        return registry.agent_class(self.agent)
 
     def overrides(self) -> dict[str, Any]:
         """The config fields the recipe sets, H included: ``from_dataset``'s ``**config``."""
@@ -81,49 +88,95 @@ _KEY_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
 }
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe: unknown keys, an unknown agent, or a config field the agent's
-    config class lacks are RecipeError (a ConfigError) naming the file and the fix; a missing file is
-    FileNotFoundError listing the recipes in ``agents/``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(_missing_recipe_message(path))
+def recipe_names() -> list[str]:
+    """The names of the recipes shipped with the package, sorted (``latent-skills recipes`` lists them)."""
+    folder = _recipe_data()
+    return sorted(entry.name[: -len(".toml")] for entry in folder.iterdir() if entry.name.endswith(".toml"))
+
+
+def shipped_recipes() -> dict[str, Recipe]:
+    """Every shipped recipe by name, loaded and validated."""
+    return {name: load_recipe(name) for name in recipe_names()}
+
+
+def find_recipe(name_or_path: str | Path) -> Path | Traversable:
+    """Where a recipe is: an existing file wins; otherwise a bare name, with or without ``.toml``, is a
+    shipped recipe. Anything else is FileNotFoundError, one line naming the close matches."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise FileNotFoundError(f"recipe {path} is a folder; pass one of its .toml files or a recipe name")
+    text = str(name_or_path)
+    stem = path.name.removesuffix(".toml")
+    names = recipe_names()
+    if path.name == text and stem in names:  # a bare name: no folder in it
+        return _recipe_data() / f"{stem}.toml"
+    close = _close_names(stem, names)
+    listed = f"{', '.join(close[:-1])} or {close[-1]}" if len(close) > 1 else "".join(close)
+    hint = f" Did you mean {listed}?" if close else ""
+    what = f"unknown recipe {text!r}" if path.name == text else f"recipe file {text} does not exist"
+    raise FileNotFoundError(f"{what}.{hint} `latent-skills recipes` lists the {len(names)} shipped recipes.")
+
+
+def recipe_text(name_or_path: str | Path) -> str:
+    """The TOML text of a recipe (a shipped name or a file), comments included."""
+    return find_recipe(name_or_path).read_text(encoding="utf-8")
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """Read and validate a recipe, a shipped one by name (``"ldcq-kitchen-mixed"``) or any file by path:
+    unknown keys, an unknown agent, or a config field the agent's config class lacks are RecipeError (a
+    ConfigError) naming the file and the fix; a recipe that is neither is FileNotFoundError naming the
+    close matches."""
+    source = find_recipe(name_or_path)
+    # errors name the file, or a shipped recipe by its name
+    label = Path(name_or_path) if Path(name_or_path).is_file() else source.name.removesuffix(".toml")
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
+        table = tomllib.loads(source.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(f"{path}: not valid TOML ({exc})") from exc
+        raise RecipeError(f"{label}: not valid TOML ({exc})") from exc
     missing = [key for key in REQUIRED_KEYS if key not in table]
     if missing:
-        raise RecipeError(f'{path}: missing {missing[0]!r}; add e.g. {missing[0]} = "..." at the top')
-    agent = _agent_name(path, table["agent"])
-    _check_keys(path, table, agent)
+        raise RecipeError(f'{label}: missing {missing[0]!r}; add e.g. {missing[0]} = "..." at the top')
+    agent = _agent_name(label, table["agent"])
+    _check_keys(label, table, agent)
     recipe = Recipe(**{**table, "agent": agent})
     try:
         recipe.agent_config()
     except ConfigError as exc:
-        raise RecipeError(f"{path}: {exc}") from exc
+        raise RecipeError(f"{label}: {exc}") from exc
     return recipe
 
 
-def available_recipes(folder: str | Path = RECIPES_FOLDER) -> list[Path]:
-    """The recipe files in ``folder`` (default ``agents/``), sorted; empty if it does not exist."""
-    return sorted(Path(folder).glob("*.toml"))
+def _recipe_data() -> Traversable:
+    return resources.files("latent_skills") / RECIPE_DATA
 
 
-def _agent_name(path: Path, name: object) -> str:
-    """The canonical agent name; case is forgiven, as on the command line."""
-    by_lower = {known.lower(): known for known in AGENT_NAMES}
-    if isinstance(name, str) and name.lower() in by_lower:
-        return by_lower[name.lower()]
+def _close_names(stem: str, names: list[str]) -> list[str]:
+    """Shipped names close to ``stem``: those containing it ("kitchen-mixed"), then difflib's."""
+    containing = [name for name in names if stem and stem.lower() in name]
+    close = containing + difflib.get_close_matches(stem.lower(), names, n=3, cutoff=0.6)
+    return list(dict.fromkeys(close))[:4]
+
+
+def _agent_name(path: Path | str, name: object) -> str:
+    """The canonical (registered) agent name; case is forgiven, as on the command line."""
+    if isinstance(name, str):
+        try:
+            return registry.agent_class(name).__name__
+        except ValueError:
+            pass
+    known = registry.agent_names()
     # a transposition ("LDQC") is the likeliest slip; difflib alone ties it between LDCQ and LDGC
-    same_letters = [known for known in AGENT_NAMES if sorted(known.lower()) == sorted(str(name).lower())]
-    hint = same_letters or difflib.get_close_matches(str(name), AGENT_NAMES, n=1, cutoff=0.5)
+    same_letters = [agent for agent in known if sorted(agent.lower()) == sorted(str(name).lower())]
+    hint = same_letters or difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
     suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
-    raise RecipeError(f"{path}: unknown agent {name!r}.{suggestion} Agents: {', '.join(AGENT_NAMES)}")
+    raise RecipeError(f"{path}: unknown agent {name!r}.{suggestion} Agents: {', '.join(known)}")
 
 
-def _check_keys(path: Path, table: dict[str, Any], agent: str) -> None:
-    config_fields = set(getattr(agents, agent).config_class.field_names())
+def _check_keys(path: Path | str, table: dict[str, Any], agent: str) -> None:
+    config_fields = set(registry.agent_class(agent).config_class.field_names())
     for key, value in table.items():
         if key not in RECIPE_KEYS:
             raise RecipeError(f"{path}: unknown key {key!r}. {_top_level_hint(key, config_fields)}")
@@ -146,14 +199,12 @@ def _top_level_hint(key: str, config_fields: set[str]) -> str:
     return f"{suggestion}Recipe keys: {', '.join(RECIPE_KEYS)}; config fields go under [config]."
 
 
-def _missing_recipe_message(path: Path) -> str:
-    if path.is_dir():
-        return f"recipe {path} is a folder; pass one of its .toml files"
-    found = available_recipes()
-    if found:
-        names = "\n".join(f"  {recipe}" for recipe in found)
-        return f"recipe file {path} does not exist. Recipes in {RECIPES_FOLDER}/:\n{names}"
-    return f"recipe file {path} does not exist (and there is no {RECIPES_FOLDER}/ folder here to list)"
-
-
-__all__ = ["Recipe", "RecipeError", "available_recipes", "load_recipe"]
+__all__ = [
+    "Recipe",
+    "RecipeError",
+    "find_recipe",
+    "load_recipe",
+    "recipe_names",
+    "recipe_text",
+    "shipped_recipes",
+]

@@ -7,7 +7,16 @@ from click.testing import CliRunner
 
 from latent_skills.cli import main
 
-COMMANDS = [[], ["collect"], ["collect", "pointmaze"], ["info"], ["train"], ["evaluate"], ["push"]]
+COMMANDS = [
+    [],
+    ["collect"],
+    ["collect", "pointmaze"],
+    ["info"],
+    ["train"],
+    ["evaluate"],
+    ["push"],
+    ["recipes"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "main")

@@ -1,39 +1,133 @@
-"""Training recipes (agents/*.toml): every shipped one validates, bad ones fail clearly, and
-`latent-skills train --recipe` trains what the recipe says unless the command line says otherwise."""
+"""Training recipes (latent_skills/recipe_data/*.toml, shown as agents/ in a checkout): they ship in
+the wheel and load by name from any folder, every one validates, bad ones fail clearly, `latent-skills
+recipes` lists them, and `latent-skills train --recipe` trains what the recipe says unless the command
+line says otherwise."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 from agent_helpers import TINY
 from click.testing import CliRunner
 
+import latent_skills
+from latent_skills.agents.registry import agent_names
 from latent_skills.agents.spec import default_horizon
-from latent_skills.cli import AGENT_NAMES, main
+from latent_skills.cli import main
 from latent_skills.config import ConfigError
-from latent_skills.recipes import Recipe, RecipeError, available_recipes, load_recipe
+from latent_skills.recipes import Recipe, RecipeError, load_recipe, recipe_names, recipe_text
 
-RECIPES = Path(__file__).resolve().parents[1] / "agents"
-SHIPPED = available_recipes(RECIPES)
+REPO = Path(__file__).resolve().parents[1]
+RECIPE_DATA = Path(latent_skills.__file__).parent / "recipe_data"
+SHIPPED = recipe_names()
 
 
 def test_recipes_are_shipped_and_listed_in_their_readme():
-    assert len(SHIPPED) >= 20 and RECIPES / "ldcq-pointmaze-umaze-quick.toml" in SHIPPED
-    readme = (RECIPES / "README.md").read_text()
-    assert all(f"({recipe.name})" in readme for recipe in SHIPPED)
+    assert len(SHIPPED) >= 20 and "ldcq-pointmaze-umaze-quick" in SHIPPED
+    assert sorted(path.stem for path in RECIPE_DATA.glob("*.toml")) == SHIPPED
+    # the checkout's top-level agents/ is the package's recipe folder, for browsing
+    assert (REPO / "agents").resolve() == RECIPE_DATA.resolve()
+    readme = (RECIPE_DATA / "README.md").read_text()
+    assert all(f"({name}.toml)" in readme for name in SHIPPED)
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-def test_shipped_recipe_validates_against_its_agent(path):
-    recipe = load_recipe(path)  # validates every [config] field through the agent's config class
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_recipe_validates_against_its_agent(name):
+    recipe = load_recipe(name)  # validates every [config] field through the agent's config class
     config = recipe.agent_config()
-    assert recipe.agent in AGENT_NAMES and path.stem.startswith(recipe.agent.lower() + "-")
+    assert recipe.agent in agent_names() and name.startswith(recipe.agent.lower() + "-")
     assert recipe.description and recipe.eval_episodes > 0
     # the paper's H for the task (mazes 30, kitchen 20, otherwise 10) and the preset the name says
     assert config.horizon == recipe.horizon == default_horizon(recipe.dataset)
-    assert recipe.preset == ("quick" if path.stem.endswith("-quick") else "paper")
+    assert recipe.preset == ("quick" if name.endswith("-quick") else "paper")
+
+
+def test_recipes_load_by_name_from_any_folder_and_a_file_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not the repository: no agents/ folder here
+    shipped = load_recipe("ldcq-kitchen-mixed")
+    assert (
+        shipped
+        == load_recipe("ldcq-kitchen-mixed.toml")
+        == load_recipe(RECIPE_DATA / "ldcq-kitchen-mixed.toml")
+    )
+    assert (shipped.agent, shipped.dataset, shipped.horizon) == ("LDCQ", "D4RL/kitchen/mixed-v2", 20)
+    assert recipe_text("ldcq-kitchen-mixed") == (RECIPE_DATA / "ldcq-kitchen-mixed.toml").read_text()
+    # an existing path wins over the shipped recipe of the same name
+    (tmp_path / "ldcq-kitchen-mixed.toml").write_text(BASE)
+    assert load_recipe("ldcq-kitchen-mixed.toml").dataset == "test/box/mixed-v0"
+    assert load_recipe("ldcq-kitchen-mixed") == shipped  # no file called that: the shipped one
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("ldcq-kitchen-mixd", "unknown recipe 'ldcq-kitchen-mixd'. Did you mean ldcq-kitchen-mixed, "),
+        ("kitchen-partial", "Did you mean ldcq-kitchen-partial?"),
+        ("agents/ldcq-kitchen-mixed.toml", "does not exist. Did you mean ldcq-kitchen-mixed"),
+        ("nothing-like-it", "unknown recipe 'nothing-like-it'. `latent-skills recipes` lists the"),
+    ],
+)
+def test_unknown_recipe_is_one_line_naming_the_close_matches(tmp_path, monkeypatch, name, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as error:
+        load_recipe(name)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    result = CliRunner().invoke(main, ["recipes", name])
+    assert result.exit_code == 1 and result.output == f"Error: {error.value}\n"
+
+
+def test_recipes_command_lists_every_shipped_recipe(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["recipes"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["NAME", "AGENT", "DATASET", "PRESET", "DESCRIPTION"]
+    listed = {line.split()[0]: line.split()[1:4] for line in lines[1 : len(SHIPPED) + 1]}
+    assert listed["ldcq-kitchen-mixed"] == ["LDCQ", "D4RL/kitchen/mixed-v2", "paper"]
+    assert sorted(listed) == SHIPPED and "train --recipe NAME" in lines[-1]
+
+    result = CliRunner().invoke(main, ["recipes", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [row["name"] for row in rows] == SHIPPED
+    quick = next(row for row in rows if row["name"] == "ldcq-pointmaze-umaze-quick")
+    assert quick["preset"] == "quick" and quick["horizon"] == 30 and quick["description"]
+
+
+def test_recipes_command_prints_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["recipes", "ldgc-antmaze-large-diverse"])
+    assert result.exit_code == 0, result.output
+    assert result.output == (RECIPE_DATA / "ldgc-antmaze-large-diverse.toml").read_text().rstrip("\n") + "\n"
+    result = CliRunner().invoke(main, ["recipes", "ldgc-antmaze-large-diverse.toml", "--json"])
+    shown = json.loads(result.output)
+    assert shown["name"] == "ldgc-antmaze-large-diverse" and shown["agent"] == "LDGC"
+    assert shown["dataset"] == "D4RL/antmaze/large-diverse-v1" and shown["eval_episodes"] == 100
+
+
+def test_the_wheel_ships_the_recipes(tmp_path):
+    """What `pip install` installs holds the recipes (built from a copy, so the checkout stays clean)."""
+    pytest.importorskip("setuptools")
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(
+        REPO / "latent_skills", source / "latent_skills", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    command = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation"]
+    built = subprocess.run([*command, "-w", str(tmp_path / "dist"), "-q"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("latent_skills-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"latent_skills/recipe_data/{name}.toml" for name in SHIPPED} <= names
+    assert "latent_skills/recipe_data/README.md" in names
 
 
 def _write(tmp_path: Path, text: str, name: str = "recipe.toml") -> Path:
@@ -130,13 +224,24 @@ def test_train_with_a_recipe_and_command_line_overrides(minari_root, tmp_path):
     assert saved["config"]["skills_steps"] == 30 and not (out / "eval.json").exists()
 
 
+def test_train_takes_a_recipe_by_name_from_any_folder(minari_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # the shipped recipe is found and read; the (absent, not downloaded) dataset is what stops it
+    result = CliRunner().invoke(main, ["train", "--recipe", "ldcq-kitchen-mixed", "--out", "run"])
+    assert result.exit_code == 1, result.output
+    assert "recipe ldcq-kitchen-mixed: paper 000 Table 1, kitchen-mixed-v0" in result.output
+    assert "D4RL/kitchen/mixed-v2" in result.output and "Traceback" not in result.output
+
+
 def test_train_recipe_errors_are_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "agents").mkdir()
-    _write(tmp_path / "agents", BASE, "ldcq-box.toml")
-    result = CliRunner().invoke(main, ["train", "--recipe", "agents/ldcq-bx.toml"])
+    result = CliRunner().invoke(main, ["train", "--recipe", "ldcq-kitchen-mixd"])
     assert result.exit_code == 2 and "--recipe" in result.output
-    assert "agents/ldcq-bx.toml does not exist" in result.output and "agents/ldcq-box.toml" in result.output
+    assert "unknown recipe 'ldcq-kitchen-mixd'. Did you mean ldcq-kitchen-mixed" in result.output
+    result = CliRunner().invoke(main, ["train", "--recipe", "runs/ldcq-bx.toml"])
+    assert result.exit_code == 2 and "recipe file runs/ldcq-bx.toml does not exist" in result.output
+    result = CliRunner().invoke(main, ["train", "--agent", "LDQC"])
+    assert result.exit_code == 2 and "unknown agent 'LDQC'" in result.output
 
     bad = _write(tmp_path, BASE + "[config]\nskils_steps = 3\n", "bad.toml")
     result = CliRunner().invoke(main, ["train", "--recipe", str(bad)])
