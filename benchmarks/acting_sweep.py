@@ -1,25 +1,22 @@
 """How LDCQ's acting settings change its score, on agents trained once with the quick preset.
 
-    python benchmarks/acting_sweep.py --maze umaze --seeds 0 1 2
+    python -m benchmarks.acting_sweep --maze umaze --seeds 0 1 2
 
 For each seed: train (or load, if runs/sweep-{maze}-seed{seed} exists) an LDCQ quick agent, then
 evaluate it under each setting of `act_candidates` (the number of prior samples the Q-function picks
 from) and `exec_horizon` (steps between replanning), all on the same evaluation episodes. Writes
-benchmarks/results/acting_sweep-{maze}.json.
+benchmarks/results/acting_sweep-{maze}.json (runs are appended to the file's earlier ones).
+Tables: `python -m benchmarks.summarize` (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+from benchmarks.record import RESULTS, pointmaze_dataset, use_temporary_datasets_path, write_result
 
 SETTINGS = [
     {"act_candidates": 16, "exec_horizon": 15},
@@ -32,26 +29,21 @@ SETTINGS = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.acting_sweep",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--maze", default="umaze", choices=["umaze", "medium", "large"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--envs", type=int, default=10)
     args = parser.parse_args()
-    if "MINARI_DATASETS_PATH" not in os.environ:
-        os.environ["MINARI_DATASETS_PATH"] = tempfile.mkdtemp(prefix="latent-skills-bench-")
-
-    from _machine import machine_info
+    use_temporary_datasets_path()
 
     from latent_skills import LDCQ
-    from latent_skills.data.loading import is_local
-    from latent_skills.data.makers import collect_pointmaze, default_dataset_id
 
-    dataset_id = default_dataset_id(args.maze)
-    if not is_local(dataset_id):
-        collect_pointmaze(args.maze, steps=100_000, seed=0, progress=False)
-    out = HERE / "results" / f"acting_sweep-{args.maze}.json"
+    dataset_id, _ = pointmaze_dataset(args.maze, 100_000)
+    out = RESULTS / f"acting_sweep-{args.maze}.json"
     results = json.loads(out.read_text()) if out.exists() else {"runs": []}
     for seed in args.seeds:
         folder = Path("runs") / f"sweep-{args.maze}-seed{seed}"
@@ -72,13 +64,8 @@ def main() -> None:
             }
             results["runs"].append(run)
             print(json.dumps(run), flush=True)
-    results.update(
-        command=f"python benchmarks/acting_sweep.py --maze {args.maze} --seeds ...",
-        dataset_id=dataset_id,
-        eval_episodes=args.episodes,
-        machine=machine_info(),
-    )
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    results.update(benchmark="acting settings", dataset_id=dataset_id, eval_episodes=args.episodes)
+    write_result(out, results, dataset=dataset_id)
 
 
 if __name__ == "__main__":

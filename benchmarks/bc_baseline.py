@@ -1,6 +1,9 @@
 """Behaviour cloning baseline: an MLP from the flattened state to the action, trained by MSE on every
 (s_t, a_t) of the dataset for a fixed wall-clock budget, then evaluated exactly like the agents
 (same vector-env evaluation, same reference scores).
+
+It takes the observation rule, action bounds, evaluation env and reference scores from ``spec``: the
+``agent.spec`` of an agent made from the same dataset (``LDCQ.from_dataset(dataset_id).spec``).
 """
 
 from __future__ import annotations
@@ -12,14 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from latent_skills.agents.spec import AgentSpec
 from latent_skills.data import EpisodeArrays, load_dataset
 from latent_skills.envs import evaluate_policy_vec
 from latent_skills.nn import StateNormalizer
 
 
 class BCPolicy:
-    def __init__(self, spec: AgentSpec, states: np.ndarray, hidden: int = 256, seed: int = 0) -> None:
+    def __init__(self, spec: Any, states: np.ndarray, hidden: int = 256, seed: int = 0) -> None:
         torch.manual_seed(seed)
         self.spec = spec
         stats_mean, stats_std = states.mean(0), states.std(0)
@@ -49,10 +51,13 @@ class BCPolicy:
 
 
 def train_bc(
-    dataset_id: str, seconds: float, seed: int = 0, batch_size: int = 256, lr: float = 1e-3
+    dataset_id: str, spec: Any, seconds: float, seed: int = 0, batch_size: int = 256, lr: float = 1e-3
 ) -> tuple[BCPolicy, dict[str, Any]]:
+    """BC on ``dataset_id`` for ``seconds`` of wall time; ``spec`` is ``agent.spec`` of an agent made
+    from the same dataset."""
+    if spec.dataset_id != dataset_id:
+        raise ValueError(f"spec is for dataset {spec.dataset_id!r}, not {dataset_id!r}")
     dataset = load_dataset(dataset_id)
-    spec = AgentSpec.from_dataset(dataset)
     episodes = EpisodeArrays.from_minari(dataset)
     # s_t of every step: drop each episode's final observation
     step_obs = np.concatenate(

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/collect_speed.py [--steps 20000] [--maze umaze] [--ref-episodes 50]
+    python -m benchmarks.collect_speed [--steps 20000] [--maze umaze] [--ref-episodes 50]
 
 Writes ``benchmarks/results/collect_speed.json``. The dataset goes to a temporary
 ``MINARI_DATASETS_PATH`` that is deleted afterwards.
@@ -13,24 +13,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shlex
-import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "collect_speed.json"
+from benchmarks.record import RESULTS, dataset_info, write_result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.collect_speed", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--maze", default="umaze")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ref-episodes", type=int, default=50)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "collect_speed.json")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,6 +49,7 @@ def main() -> None:
         wall = time.perf_counter() - t0
         meta = ds.storage.metadata
         lengths = [len(ep.rewards) for ep in ds.iterate_episodes()]
+        stamp = dataset_info(ds)  # read before the temporary folder goes
         # The reference-score part alone (run again, same seed, so same numbers).
         t1 = time.perf_counter()
         reference_scores(args.maze, args.ref_episodes, args.seed)
@@ -70,28 +69,8 @@ def main() -> None:
         "mean_episode_length": round(sum(lengths) / len(lengths), 2),
         "ref_min_score": meta["ref_min_score"],
         "ref_max_score": meta["ref_max_score"],
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "versions": {
-                pkg: version(pkg)
-                for pkg in (
-                    "latent-skills",
-                    "numpy",
-                    "gymnasium",
-                    "gymnasium-robotics",
-                    "mujoco",
-                    "minari",
-                )
-            },
-        },
-        "command": " ".join(["python", *map(shlex.quote, sys.argv)]),
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result, dataset=stamp)
     print(json.dumps(result, indent=2))
 
 

@@ -1,8 +1,8 @@
 """The whole family on one PointMaze dataset: LDCQ, LDGC, LDCP, BCQH, LatentDiffuser and behaviour
 cloning, quick preset, the same evaluation episodes for all.
 
-    python benchmarks/family.py --maze medium --seeds 0 1 2
-    python benchmarks/family.py --maze large --seeds 0
+    python -m benchmarks.family --maze medium --seeds 0 1 2
+    python -m benchmarks.family --maze large --seeds 0
 
 As in the paper, the variants share one skill VAE per seed: LDCQ trains skills → prior → q, and each
 variant copies the stages it has in common with it (`reuse_stages`) and trains only its own:
@@ -12,26 +12,30 @@ Gaussian-prior candidates, LatentDiffuser its energy model (reusing prior and Q)
 BC is trained for a fixed wall-clock budget (--bc-seconds).
 
 Each (maze, seed) writes benchmarks/results/family/{maze}-seed{seed}.json (a run with --agents
-updates only those agents' entries) and keeps LDCQ's checkpoint in runs/family/ for later runs. The dataset is made once per
-maze with `collect_pointmaze(maze, steps=100_000, seed=0)` into MINARI_DATASETS_PATH (a temporary
-folder unless set).
+updates only those agents' entries; the stamp is the last run's) and keeps LDCQ's checkpoint in
+runs/family/ for later runs. The dataset is made once per maze with
+`collect_pointmaze(maze, steps=100_000, seed=0)` into MINARI_DATASETS_PATH (a temporary folder unless
+set). Tables: `python -m benchmarks.summarize` (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+from benchmarks.bc_baseline import evaluate_bc, train_bc
+from benchmarks.record import (
+    RESULTS,
+    pointmaze_dataset,
+    stage_names,
+    use_temporary_datasets_path,
+    write_result,
+)
 
-OUT = HERE / "results" / "family"
+OUT = RESULTS / "family"
 RUNS = Path("runs") / "family"
 AGENTS = ("LDCQ", "LDGC", "LDCP", "BCQH", "LatentDiffuser")
 # stages each variant copies from the seed's LDCQ (which trains skills, prior, q)
@@ -57,7 +61,7 @@ def train_and_evaluate(
     if REUSED[name]:
         agent.reuse_stages(ldcq["agent"], REUSED[name])
         stage_s.update({s: ldcq["stage_s"][s] for s in REUSED[name]})
-    for stage in agent.config.STAGES:
+    for stage in stage_names(agent):
         if stage in REUSED[name]:
             continue
         t = time.perf_counter()
@@ -79,16 +83,9 @@ def train_and_evaluate(
 def run(
     maze: str, seed: int, steps: int, episodes: int, envs: int, bc_seconds: float, agents: list[str]
 ) -> dict:
-    from _machine import machine_info
-    from bc_baseline import evaluate_bc, train_bc
-
     from latent_skills import LDCQ
-    from latent_skills.data.loading import is_local
-    from latent_skills.data.makers import collect_pointmaze, default_dataset_id
 
-    dataset_id = default_dataset_id(maze)
-    if not is_local(dataset_id):
-        collect_pointmaze(maze, steps=steps, seed=0, progress=False)
+    dataset_id, _ = pointmaze_dataset(maze, steps)
     path = OUT / f"{maze}-seed{seed}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     results: dict[str, dict] = previous.get("agents", {})
@@ -109,25 +106,25 @@ def run(
             flush=True,
         )
     if "BC" in agents:
-        bc, bc_train = train_bc(dataset_id, seconds=bc_seconds, seed=seed)
+        bc, bc_train = train_bc(dataset_id, ldcq["agent"].spec, seconds=bc_seconds, seed=seed)
         bc_eval = evaluate_bc(bc, n_episodes=episodes, n_envs=envs, seed=0)
         results["BC"] = {**{k: bc_eval[k] for k in KEEP}, **bc_train, "train_s": bc_train["train_seconds"]}
     return {
         "benchmark": "agent family, quick preset",
-        "command": f"python benchmarks/family.py --maze {maze} --seeds {seed}",
         "maze": maze,
         "dataset_id": dataset_id,
         "dataset_steps": steps,
         "seed": seed,
         "eval_episodes": episodes,
         "agents": results,
-        "machine": machine_info(),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.family",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--maze", default="medium", choices=["umaze", "medium", "large"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -139,12 +136,10 @@ def main() -> None:
         "--agents", nargs="+", default=[*AGENTS, "BC"], choices=[*AGENTS, "BC"], help="A subset to (re)run."
     )
     args = parser.parse_args()
-    if "MINARI_DATASETS_PATH" not in os.environ:
-        os.environ["MINARI_DATASETS_PATH"] = tempfile.mkdtemp(prefix="latent-skills-bench-")
-    OUT.mkdir(parents=True, exist_ok=True)
+    use_temporary_datasets_path()
     for seed in args.seeds:
         result = run(args.maze, seed, args.steps, args.episodes, args.envs, args.bc_seconds, args.agents)
-        (OUT / f"{args.maze}-seed{seed}.json").write_text(json.dumps(result, indent=2) + "\n")
+        write_result(OUT / f"{args.maze}-seed{seed}.json", result, dataset=result["dataset_id"])
 
 
 if __name__ == "__main__":

@@ -1,50 +1,44 @@
 """LDCQ's quick preset end to end on a D4RL-procedure PointMaze dataset, beside behaviour cloning
 trained on the same data for the same wall time.
 
-    python benchmarks/quick_preset.py --maze umaze --seeds 0 1 2 3 4
-    python benchmarks/quick_preset.py --maze large --seeds 0 1 2
+    python -m benchmarks.quick_preset --maze umaze --seeds 0 1 2 3 4
+    python -m benchmarks.quick_preset --maze large --seeds 0 1 2
 
 Each (maze, seed) writes benchmarks/results/quick_preset/{maze}-seed{seed}.json: the stage wall times,
 the end-to-end time (dataset made if missing + training + evaluation), and both agents' scores over
 the same evaluation episodes (deterministic, seeds 0..). The dataset is made once per maze with
 `collect_pointmaze(maze, steps=100_000, seed=0)` into a temporary MINARI_DATASETS_PATH unless one is set.
+Tables: `python -m benchmarks.summarize` (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+from benchmarks.bc_baseline import evaluate_bc, train_bc
+from benchmarks.record import (
+    RESULTS,
+    pointmaze_dataset,
+    stage_names,
+    use_temporary_datasets_path,
+    write_result,
+)
 
-OUT = HERE / "results" / "quick_preset"
+OUT = RESULTS / "quick_preset"
 
 
 def run(maze: str, seed: int, steps: int, episodes: int, envs: int) -> dict:
-    from _machine import machine_info
-    from bc_baseline import evaluate_bc, train_bc
-
     from latent_skills import LDCQ
-    from latent_skills.data.loading import is_local
-    from latent_skills.data.makers import collect_pointmaze, default_dataset_id
+    from latent_skills.data import EpisodeArrays, load_dataset
 
-    dataset_id = default_dataset_id(maze)
-    start = time.perf_counter()
-    made = not is_local(dataset_id)
-    if made:
-        collect_pointmaze(maze, steps=steps, seed=0, progress=False)
-    collect_s = time.perf_counter() - start
+    dataset_id, made_s = pointmaze_dataset(maze, steps)
+    collect_s = made_s or 0.0
 
     t = time.perf_counter()
     agent = LDCQ.from_dataset(dataset_id, preset="quick", seed=seed)
     stage_s = {"load": time.perf_counter() - t}
-    for stage in agent.config.STAGES:
+    for stage in stage_names(agent):
         t = time.perf_counter()
         agent.learn(stages=[stage])
         stage_s[stage] = time.perf_counter() - t
@@ -53,19 +47,20 @@ def run(maze: str, seed: int, steps: int, episodes: int, envs: int) -> dict:
     ldcq = agent.evaluate(n_episodes=episodes, n_envs=envs, seed=0)
     eval_s = time.perf_counter() - t
 
-    bc, bc_train = train_bc(dataset_id, seconds=train_s, seed=seed)
+    bc, bc_train = train_bc(dataset_id, agent.spec, seconds=train_s, seed=seed)
     bc_eval = evaluate_bc(bc, n_episodes=episodes, n_envs=envs, seed=0)
     keep = ("mean_return", "std_return", "normalized_score", "success_rate", "returns")
+    # episodes whose stale first goal loading repaired (0 before the repair existed); counted
+    # outside the timed parts, by the same loader the agents use
+    repaired = EpisodeArrays.from_minari(load_dataset(dataset_id)).stale_goals_repaired
     return {
         "benchmark": "quick preset end to end",
-        "command": f"python benchmarks/quick_preset.py --maze {maze} --seeds {seed}",
         "maze": maze,
         "dataset_id": dataset_id,
         "dataset_steps": steps,
         "seed": seed,
-        "dataset_made_s": collect_s if made else None,
-        # episodes whose stale first goal loading repaired (0 before the repair existed)
-        "stale_goals_repaired": agent.data.windows.episodes.stale_goals_repaired,
+        "dataset_made_s": made_s,
+        "stale_goals_repaired": repaired,
         "stage_s": stage_s,
         "train_s": train_s,
         "eval_s": eval_s,
@@ -74,13 +69,14 @@ def run(maze: str, seed: int, steps: int, episodes: int, envs: int) -> dict:
         "config": agent.config.to_dict(),
         "ldcq": {k: ldcq[k] for k in keep},
         "bc": {**{k: bc_eval[k] for k in keep}, **bc_train},
-        "machine": machine_info(),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.quick_preset",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--maze", default="umaze", choices=["umaze", "medium", "large"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -88,13 +84,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--envs", type=int, default=10)
     args = parser.parse_args()
-    if "MINARI_DATASETS_PATH" not in os.environ:
-        os.environ["MINARI_DATASETS_PATH"] = tempfile.mkdtemp(prefix="latent-skills-bench-")
-    OUT.mkdir(parents=True, exist_ok=True)
+    use_temporary_datasets_path()
     for seed in args.seeds:
         result = run(args.maze, seed, args.steps, args.episodes, args.envs)
-        path = OUT / f"{args.maze}-seed{seed}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(OUT / f"{args.maze}-seed{seed}.json", result, dataset=result["dataset_id"])
         print(
             f"{args.maze} seed {seed}: LDCQ {result['ldcq']['normalized_score']:.1f} "
             f"BC {result['bc']['normalized_score']:.1f} end-to-end {result['end_to_end_s']:.0f}s",

@@ -2,24 +2,27 @@
 reaches, on one trained checkpoint; plus Q-stage gradient steps/s with the bank and on the fly.
 
     latent-skills train --preset quick --out runs/ldcq-umaze        # the checkpoint (README's first command)
-    python benchmarks/sampler_speed.py runs/ldcq-umaze
+    python -m benchmarks.sampler_speed runs/ldcq-umaze
+
+A decision is one `agent.predict(obs, deterministic=True)` with a fresh state, so every call chooses
+a new skill: sample the candidates, score them with the critic, decode the first action. The Q-stage
+speed trains a fresh Q stage over the checkpoint's skills and prior (`reuse_stages`), once with the
+candidate bank and once sampling candidates on the fly; the checkpoint's dataset must be local.
 
 Writes benchmarks/results/sampler_speed.json and benchmarks/results/sampler_speed.png.
+Tables: `python -m benchmarks.summarize` (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+from benchmarks.record import RESULTS, write_result
 
 # (solver, steps, Diffusion-X extra steps at t = 0)
 SAMPLERS = [
@@ -33,12 +36,11 @@ SAMPLERS = [
 
 
 def decision_ms(agent, obs, repeats: int) -> float:
-    states = torch.as_tensor(agent.spec.flattener.flatten(obs)[None])
-    gen = torch.Generator().manual_seed(0)
-    agent._choose_latents(states, gen, shared_noise=False)  # warm-up
+    """Mean ms of one skill choice: ``predict`` with no state replans at every call."""
+    agent.predict(obs, deterministic=True)  # warm-up
     start = time.perf_counter()
     for _ in range(repeats):
-        agent._choose_latents(states, gen, shared_noise=False)
+        agent.predict(obs, state=None, deterministic=True)
     return (time.perf_counter() - start) / repeats * 1000
 
 
@@ -46,8 +48,11 @@ def q_steps_per_s(checkpoint: str, source: str, steps: int) -> dict:
     """Gradient steps/s of the Q stage, timed from its first step (the bank is built before it)."""
     from latent_skills import load_agent
 
-    agent = load_agent(checkpoint)
-    agent.config = agent.config.replace(candidate_source=source)
+    trained = load_agent(checkpoint)
+    config = {**trained.config.to_dict(), "candidate_source": source}
+    seed, horizon = config.pop("seed"), config.pop("horizon")
+    agent = type(trained).from_dataset(trained.spec.dataset_id, seed=seed, horizon=horizon, **config)
+    agent.reuse_stages(trained, ["skills", "prior"])
     stamps: list[float] = []
 
     def stamp(locals_: dict, globals_: dict) -> bool:
@@ -66,11 +71,13 @@ def q_steps_per_s(checkpoint: str, source: str, steps: int) -> dict:
 
 
 def main() -> None:
-    from _machine import machine_info
-
     from latent_skills import load_agent
 
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.sampler_speed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("checkpoint")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--envs", type=int, default=10)
@@ -108,15 +115,15 @@ def main() -> None:
     print(json.dumps(q_speed, indent=2))
     out = {
         "benchmark": "sampler speed and score; Q-stage steps/s",
-        "command": f"python benchmarks/sampler_speed.py {args.checkpoint}",
+        "checkpoint": args.checkpoint,
         "checkpoint_config": agent.config.to_dict(),
         "candidates": 500,
+        "decision": "predict(obs, state=None, deterministic=True)",
         "torch_threads": torch.get_num_threads(),
         "samplers": rows,
         "q_stage": q_speed,
-        "machine": machine_info(),
     }
-    (HERE / "results" / "sampler_speed.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_result(RESULTS / "sampler_speed.json", out, dataset=agent.spec.dataset_id)
     plot(rows)
 
 
@@ -147,7 +154,7 @@ def plot(rows: list[dict]) -> None:
     ax.legend()
     ax.set_title("Latent samplers: speed vs score")
     fig.tight_layout()
-    fig.savefig(HERE / "results" / "sampler_speed.png", dpi=120)
+    fig.savefig(RESULTS / "sampler_speed.png", dpi=120)
 
 
 if __name__ == "__main__":

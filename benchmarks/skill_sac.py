@@ -1,7 +1,7 @@
 """SAC over learned skills (SkillEnv) against SAC on raw actions, with the same env-step budget.
 
-    python benchmarks/skill_sac.py                              # PointMaze UMaze, 17 min on 2 shared cores
-    python benchmarks/skill_sac.py --agent runs/ldcq-umaze      # reuse a trained checkpoint's skills
+    python -m benchmarks.skill_sac                              # PointMaze UMaze, 17 min on 2 shared cores
+    python -m benchmarks.skill_sac --agent runs/ldcq-umaze      # reuse a trained checkpoint's skills
 
 An LDCQ agent (quick preset) learns skills (stage 1 only: SkillEnv needs just the decoder) from a
 100k-step PointMaze UMaze dataset made with `collect_pointmaze("umaze", seed=0)` in a temporary
@@ -12,15 +12,13 @@ Every `--eval-every` env steps each policy is evaluated deterministically on the
 `--reward dense` trains on the dense reward instead (evaluation stays on the sparse task reward).
 
 Writes benchmarks/results/skill_sac.json and benchmarks/results/skill_sac.png.
+Tables: `python -m benchmarks.summarize` (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,10 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+from benchmarks.record import RESULTS, pointmaze_dataset, use_temporary_datasets_path, write_result
 
-RESULTS = HERE / "results"
 EVAL_SEED = 10_000  # every evaluation starts its episodes from the same states
 GAMMA = 0.99  # per low-level step; the skill-level SAC discounts γ^H per skill (a semi-MDP)
 # The same SAC for both; small networks keep raw SAC's one update per env step affordable on a CPU.
@@ -45,16 +41,11 @@ SAC_SETTINGS: dict[str, Any] = {
 def pretrain_skills(agent_path: str | None, dataset_steps: int, seed: int) -> tuple[Any, dict]:
     """The LDCQ agent whose skills SAC acts with, trained here unless a checkpoint is given."""
     from latent_skills import LDCQ, load_agent
-    from latent_skills.data.loading import is_local
-    from latent_skills.data.makers import collect_pointmaze, default_dataset_id
 
     if agent_path is not None:
         return load_agent(agent_path, device="cpu"), {"checkpoint": agent_path}
-    dataset_id = default_dataset_id("umaze")
-    start = time.perf_counter()
-    if not is_local(dataset_id):
-        collect_pointmaze("umaze", steps=dataset_steps, seed=0, progress=False)
-    collect_s = time.perf_counter() - start
+    dataset_id, made_s = pointmaze_dataset("umaze", dataset_steps)
+    collect_s = made_s or 0.0
     start = time.perf_counter()
     agent = LDCQ.from_dataset(dataset_id, preset="quick", seed=seed, device="cpu")
     agent.learn(stages=["skills"])
@@ -184,10 +175,10 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main() -> None:
-    from _machine import machine_info
-
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.skill_sac",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--agent", default=None, help="checkpoint folder with trained skills (default: train)"
@@ -205,8 +196,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "skill_sac.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if "MINARI_DATASETS_PATH" not in os.environ:
-        os.environ["MINARI_DATASETS_PATH"] = tempfile.mkdtemp(prefix="latent-skills-bench-")
+    use_temporary_datasets_path()
     start = time.perf_counter()
     agent, pretraining = pretrain_skills(args.agent, args.dataset_steps, seed=0)
     runs = []
@@ -221,10 +211,8 @@ def main() -> None:
                     f"{run['env_steps']} env steps ({run['wall_s']:.0f}s)",
                     flush=True,
                 )
-    command = "python benchmarks/skill_sac.py " + " ".join(sys.argv[1:])
     result = {
         "benchmark": "SAC over learned skills vs SAC on raw actions (same env-step budget)",
-        "command": command.strip(),
         "env": agent.spec.env_id,
         "horizon": agent.config.horizon,
         "latent_dim": agent.config.latent_dim,
@@ -237,12 +225,9 @@ def main() -> None:
         "runs": runs,
         "summary": summarize(runs),
         "total_s": time.perf_counter() - start,
-        "machine": machine_info(),
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(out, result, dataset=agent.spec.dataset_id)
     plot(result, out.with_suffix(".png"))
     print(json.dumps(result["summary"], indent=2))
 

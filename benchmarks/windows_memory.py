@@ -4,22 +4,23 @@ The dense float64 (N, H, S) array would be 1M × 30 × 31 × 8 B = 7.4 GB; the w
 2 GB at peak because they index into one float32 copy of the episodes. Each measurement runs in a
 fresh process so that writing the dataset is not counted.
 
-    python benchmarks/windows_memory.py            # writes benchmarks/results/windows_memory.json
+    python -m benchmarks.windows_memory            # writes benchmarks/results/windows_memory.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+
+from benchmarks.record import REPO, RESULTS, dataset_info, write_result
 
 STEPS, EPISODE_LENGTH, STATE_DIM, ACTION_DIM, HORIZON = 1_000_000, 1_000, 31, 8, 30
 DATASET_ID = "bench/box/million-v0"
-RESULTS = Path(__file__).parent / "results" / "windows_memory.json"
 
 
 def write_dataset() -> None:
@@ -59,7 +60,8 @@ def measure() -> None:
     from latent_skills.data import SkillWindows, load_dataset
 
     start = time.perf_counter()
-    windows = SkillWindows.from_minari(load_dataset(DATASET_ID), horizon=HORIZON, gamma=0.995)
+    dataset = load_dataset(DATASET_ID)
+    windows = SkillWindows.from_minari(dataset, horizon=HORIZON, gamma=0.995)
     build_s = time.perf_counter() - start
     rng = np.random.default_rng(0)
     start = time.perf_counter()
@@ -70,36 +72,47 @@ def measure() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
-            {"windows": len(windows), "build_s": build_s, "batch_ms": batch_ms, "peak_rss_mb": peak_mb}
+            {
+                "windows": len(windows),
+                "build_s": build_s,
+                "batch_ms": batch_ms,
+                "peak_rss_mb": peak_mb,
+                "dataset": dataset_info(dataset),
+            }
         )
     )
 
 
 def main() -> None:
+    module = [sys.executable, "-m", "benchmarks.windows_memory"]
     with tempfile.TemporaryDirectory() as root:
         env = {**os.environ, "MINARI_DATASETS_PATH": root}
-        subprocess.run([sys.executable, __file__, "--write"], env=env, check=True)
+        subprocess.run([*module, "--step", "write"], env=env, cwd=REPO, check=True)
         out = subprocess.run(
-            [sys.executable, __file__, "--measure"], env=env, check=True, capture_output=True, text=True
+            [*module, "--step", "measure"], env=env, cwd=REPO, check=True, capture_output=True, text=True
         )
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _machine import machine_info
-
+    measured = json.loads(out.stdout.strip().splitlines()[-1])
+    dataset = measured.pop("dataset")
     result = {
         "benchmark": "SkillWindows peak memory",
-        "command": "python benchmarks/windows_memory.py",
         "steps": STEPS,
         "state_dim": STATE_DIM,
         "horizon": HORIZON,
         "dense_float64_gb": STEPS * HORIZON * STATE_DIM * 8 / 1e9,
         "limit_mb": 2048,
-        **json.loads(out.stdout.strip().splitlines()[-1]),
-        "machine": machine_info(),
+        **measured,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS / "windows_memory.json", result, dataset=dataset)
     print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    {"--write": write_dataset, "--measure": measure}.get(sys.argv[-1], main)()
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.windows_memory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # the two steps main() runs, each in a fresh process
+    parser.add_argument("--step", choices=["write", "measure"], help=argparse.SUPPRESS)
+    step = parser.parse_args().step
+    {"write": write_dataset, "measure": measure, None: main}[step]()

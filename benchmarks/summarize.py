@@ -1,0 +1,395 @@
+"""Regenerate the tables of BENCHMARKS.md from the JSON results in benchmarks/results.
+
+    python -m benchmarks.summarize                 # rewrite BENCHMARKS.md's tables
+    python -m benchmarks.summarize --check         # exit 1 if BENCHMARKS.md is not up to date
+    python -m benchmarks.summarize --plots         # also redraw the summary plots (matplotlib)
+    python -m benchmarks.summarize --results benchmarks/results/archive \\
+        --doc benchmarks/results/archive/README.md # the archive's tables
+
+A document holds each table between ``<!-- summarize: NAME -->`` and ``<!-- /summarize: NAME -->``
+(NAME one of the sections below); everything outside the markers is left as written. Each table is
+followed by its provenance: commit, dataset, machine and date, read from the results' stamps
+(:mod:`benchmarks.record`). Results written before the stamps existed carry a ``git`` entry added
+when they were archived or kept: the commit that added them, not the one they ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.record import REPO, RESULTS
+
+DOC = REPO / "BENCHMARKS.md"
+MARKER = re.compile(r"(<!-- summarize: (\w+) -->\n)(.*?)(<!-- /summarize: \2 -->)", re.DOTALL)
+FAMILY = ("LDCQ", "LDGC", "LDCP", "BCQH", "LatentDiffuser", "BC")
+
+
+# ---------------------------------------------------------------------------- reading results
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def mean_sd(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} ± {spread:.1f} ({', '.join(f'{v:.1f}' for v in values)})"
+
+
+def _dataset(run: dict[str, Any]) -> str | None:
+    stamp = run.get("dataset")
+    if isinstance(stamp, dict):
+        steps = stamp.get("total_steps")
+        detail = [f"{steps:,} steps" if steps else None, stamp.get("task")]
+        if stamp.get("minari_version"):
+            detail.append(f"minari {stamp['minari_version']}")
+        detail = [d for d in detail if d]
+        return f"`{stamp['id']}`" + (f" ({', '.join(detail)})" if detail else "")
+    dataset_id = run.get("dataset_id") or run.get("pretraining", {}).get("dataset_id")
+    if dataset_id is None:
+        return None
+    steps = run.get("dataset_steps") or run.get("pretraining", {}).get("dataset_steps") or run.get("steps")
+    return f"`{dataset_id}`" + (f" ({steps:,} steps)" if steps else "")
+
+
+def _machine(run: dict[str, Any]) -> str | None:
+    m = run.get("machine")
+    if not m:
+        return None
+    cpu = m.get("cpu_model") or m.get("processor") or "?"
+    parts = [f"{cpu}, {m.get('cpu_count')} cores"]
+    if m.get("memory_gb"):
+        parts.append(f"{m['memory_gb']} GB")
+    torch_version = (m.get("versions") or {}).get("torch")
+    threads = m.get("torch_threads") or run.get("torch_threads")
+    if torch_version:
+        parts.append(f"torch {torch_version}" + (f", {threads} thread(s)" if threads else ""))
+    if m.get("cuda"):
+        parts.append(m["cuda"])
+    return ", ".join(parts)
+
+
+def _load(run: dict[str, Any]) -> float | None:
+    load = (run.get("machine") or {}).get("load_average")
+    return None if not load else load["15m"]
+
+
+def _commit(run: dict[str, Any]) -> str:
+    git = run.get("git")
+    if not git:
+        return "not recorded"
+    return f"`{git['commit'][:7]}`" + (" with uncommitted changes" if git.get("dirty") else "")
+
+
+def _date(run: dict[str, Any]) -> str | None:
+    if run.get("date_utc"):
+        return run["date_utc"][:10]
+    committed = (run.get("git") or {}).get("committed_utc")
+    return None if committed is None else f"{committed[:10]} (commit date)"
+
+
+def _distinct(values: list[str | None]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+_SEEDS = re.compile(r"^(.* --seeds)((?: \d+)+)$")
+
+
+def _commands(runs: list[dict[str, Any]]) -> list[str]:
+    """The distinct command lines of ``runs``; one-seed runs of the same command are merged."""
+    merged: dict[str, list[str]] = {}
+    for command in _distinct([r.get("command") for r in runs]):
+        match = _SEEDS.match(command)
+        head, seeds = (match.group(1), match.group(2).split()) if match else (command, [])
+        merged.setdefault(head, []).extend(s for s in seeds if s not in merged.get(head, []))
+    return [" ".join([head, *seeds]) for head, seeds in merged.items()]
+
+
+def provenance(runs: list[dict[str, Any]]) -> str:
+    """One line naming the commands, commits, data, machines and dates of ``runs``."""
+    lines = []
+    commands = _commands(runs)
+    if commands:
+        lines.append("Command: " + "; ".join(f"`{c}`" for c in commands) + ".")
+    notes = _distinct([(r.get("git") or {}).get("note") for r in runs])
+    note = f" ({'; '.join(notes)})" if notes else ""
+    lines.append("Commit: " + ", ".join(_distinct([_commit(r) for r in runs])) + note + ".")
+    datasets = _distinct([_dataset(r) for r in runs])
+    if datasets:
+        lines.append("Data: " + "; ".join(datasets) + ".")
+    machines = _distinct([_machine(r) for r in runs])
+    if machines:
+        loads = [x for x in (_load(r) for r in runs) if x is not None]
+        load = ""
+        if loads:
+            low, high = f"{min(loads):.1f}", f"{max(loads):.1f}"
+            load = f" (15-min load average {low if low == high else f'{low}–{high}'})"
+        lines.append("Machine: " + "; ".join(machines) + load + ".")
+    dates = sorted(_distinct([_date(r) for r in runs]))
+    if dates:
+        lines.append("Date: " + (dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}") + ".")
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def _maze_first(path: Path) -> tuple[int, str]:
+    """Sort result files umaze, medium, large, then by name."""
+    order = ("umaze", "medium", "large")
+    maze = path.name.split("-")[0]
+    return (order.index(maze) if maze in order else len(order), path.name)
+
+
+def _missing(command: str) -> str:
+    return f"No result in this folder yet: `{command}`."
+
+
+# ---------------------------------------------------------------------------- the sections
+def windows_memory(results: Path, plots: bool) -> str:
+    path = results / "windows_memory.json"
+    if not path.exists():
+        return _missing("python -m benchmarks.windows_memory")
+    r = load(path)
+    dense = r["dense_float64_gb"]
+    row = (
+        f"| SkillWindows over {r['steps']:,} steps, S = {r['state_dim']}, H = {r['horizon']} "
+        f"| **{r['peak_rss_mb']:.0f} MB** peak RSS (limit {r['limit_mb']} MB; the dense float64 array "
+        f"would be {dense:.1f} GB) | {r['build_s']:.1f} s | {r['batch_ms']:.1f} ms |"
+    )
+    table = "| what | memory | build | one 128-window batch |\n|---|---|---|---|\n" + row
+    return f"{table}\n\n{provenance([r])}"
+
+
+def collect_speed(results: Path, plots: bool) -> str:
+    path = results / "collect_speed.json"
+    if not path.exists():
+        return _missing("python -m benchmarks.collect_speed")
+    r = load(path)
+    row = (
+        f"| `collect pointmaze --maze {r['maze']} --steps {r['steps']}` incl. 2 × {r['ref_episodes']} "
+        f"reference episodes | **{r['wall_time_s']:.1f} s** ({r['steps_per_s_including_ref_and_save']:.0f} "
+        f"steps/s) | {r['reference_scores_s']:.1f} s | {r['episodes']} |"
+    )
+    table = "| what | wall time | of it, reference scores | episodes |\n|---|---|---|---|\n" + row
+    return f"{table}\n\n{provenance([r])}"
+
+
+def quick_preset(results: Path, plots: bool) -> str:
+    folder = results / "quick_preset"
+    runs: dict[str, list[dict]] = {}
+    for path in sorted(folder.glob("*-seed*.json"), key=_maze_first):
+        run = load(path)
+        # results taken with different replanning intervals are summarised apart
+        runs.setdefault(f"{run['maze']}, replan {run['config']['exec_horizon']}", []).append(run)
+    if not runs:
+        return _missing("python -m benchmarks.quick_preset --maze umaze --seeds 0 1 2 3 4")
+    lines = [
+        "| maze, replanning | seeds | LDCQ quick: normalized score | BC, same data and wall time "
+        "| LDCQ success | train s | end-to-end s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, items in runs.items():
+        ldcq = [r["ldcq"]["normalized_score"] for r in items]
+        bc = [r["bc"]["normalized_score"] for r in items]
+        success = statistics.mean(r["ldcq"]["success_rate"] for r in items)
+        train = ", ".join(f"{r['train_s']:.0f}" for r in items)
+        total = ", ".join(f"{r['end_to_end_s']:.0f}" for r in items)
+        lines.append(
+            f"| {name} | {len(items)} | {mean_sd(ldcq)} | {mean_sd(bc)} | {success:.2f} | {train} | {total} |"
+        )
+    if plots:
+        _plot_quick_preset(runs, folder / "scores.png")
+    every = [r for items in runs.values() for r in items]
+    return "\n".join(lines) + "\n\n" + provenance(every)
+
+
+def _plot_quick_preset(runs: dict[str, list[dict]], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1 + 2.5 * len(runs), 3.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for m, items in enumerate(runs.values()):
+        for k, (name, key) in enumerate((("LDCQ quick", "ldcq"), ("BC", "bc"))):
+            scores = [r[key]["normalized_score"] for r in items]
+            x = m + 0.35 * k
+            ax.bar(x, statistics.mean(scores), width=0.3, color=f"C{k}", label=name if m == 0 else None)
+            ax.scatter([x] * len(scores), scores, color="k", s=10, zorder=3)
+    ax.set_xticks([m + 0.175 for m in range(len(runs))], list(runs))
+    ax.set_ylabel("normalized score (20 episodes per seed)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def family(results: Path, plots: bool) -> str:
+    folder = results / "family"
+    table: dict[str, dict[str, list[dict]]] = {}
+    every = []
+    for path in sorted(folder.glob("*-seed*.json"), key=_maze_first):
+        run = load(path)
+        every.append(run)
+        for name, summary in run["agents"].items():
+            table.setdefault(run["maze"], {}).setdefault(name, []).append({**summary, "seed": run["seed"]})
+    if not table:
+        return _missing("python -m benchmarks.family --maze medium --seeds 0 1 2")
+    lines = [
+        "| maze | agent | seeds | normalized score | success rate | train s (own + reused stages) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for maze, agents in table.items():
+        for name in FAMILY:
+            items = agents.get(name)
+            if not items:
+                continue
+            scores = [r["normalized_score"] for r in items]
+            success = statistics.mean(r["success_rate"] for r in items)
+            train = ", ".join(f"{r['train_s']:.0f}" for r in items)
+            lines.append(f"| {maze} | {name} | {len(items)} | {mean_sd(scores)} | {success:.2f} | {train} |")
+    if plots:
+        _plot_family(table, folder / "scores.png")
+    return "\n".join(lines) + "\n\n" + provenance(every)
+
+
+def _plot_family(table: dict[str, dict[str, list[dict]]], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1.5 + 4.5 * len(table), 3.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(table), squeeze=False)[0]
+    for ax, (maze, agents) in zip(axes, table.items(), strict=True):
+        names = [n for n in FAMILY if n in agents]
+        for i, name in enumerate(names):
+            scores = [r["normalized_score"] for r in agents[name]]
+            ax.bar(i, statistics.mean(scores), color=f"C{i}")
+            ax.scatter([i] * len(scores), scores, color="k", s=10, zorder=3)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+        ax.set_title(f"PointMaze {maze}, quick preset")
+        ax.set_ylabel("normalized score (20 episodes per seed)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def acting_sweep(results: Path, plots: bool) -> str:
+    paths = sorted(results.glob("acting_sweep-*.json"))
+    if not paths:
+        return _missing("python -m benchmarks.acting_sweep --maze umaze --seeds 0 1 2")
+    lines = [
+        "| maze | act_candidates | exec_horizon | normalized score (per seed) |",
+        "|---|---|---|---|",
+    ]
+    every = []
+    for path in paths:
+        run = load(path)
+        every.append(run)
+        maze = path.stem.removeprefix("acting_sweep-")
+        settings: dict[tuple[int, int], list[dict]] = {}
+        for item in run["runs"]:
+            settings.setdefault((item["act_candidates"], item["exec_horizon"]), []).append(item)
+        for (candidates, every_steps), items in settings.items():
+            scores = [i["normalized_score"] for i in sorted(items, key=lambda i: i["seed"])]
+            lines.append(f"| {maze} | {candidates} | {every_steps} | {mean_sd(scores)} |")
+    return "\n".join(lines) + "\n\n" + provenance(every)
+
+
+def sampler_speed(results: Path, plots: bool) -> str:
+    path = results / "sampler_speed.json"
+    if not path.exists():
+        return _missing("python -m benchmarks.sampler_speed runs/ldcq-umaze")
+    r = load(path)
+    lines = [
+        f"| sampler ({r['candidates']} candidates) | ms / decision | normalized score (± s.e.) | success |",
+        "|---|---|---|---|",
+    ]
+    for row in r["samplers"]:
+        lines.append(
+            f"| {row['sampler']} | {row['ms_per_decision']:.1f} | {row['normalized_score']:.1f} ± "
+            f"{row['score_sem']:.1f} | {row['success_rate']:.2f} |"
+        )
+    q = r["q_stage"]
+    bank, online = q["bank"], q["online"]
+    lines += [
+        "",
+        f"Q stage (batch {bank['batch_size']}, {bank['candidates_per_next_state']} candidates per next "
+        f"state, {bank['steps']} steps): {bank['steps_per_s']:.1f} gradient steps/s with the candidate "
+        f"bank (set up in {bank['setup_s']:.0f} s), {online['steps_per_s']:.1f} steps/s sampling "
+        f"candidates on the fly (set up in {online['setup_s']:.0f} s).",
+    ]
+    return "\n".join(lines) + "\n\n" + provenance([r])
+
+
+def skill_sac(results: Path, plots: bool) -> str:
+    path = results / "skill_sac.json"
+    if not path.exists():
+        return _missing("python -m benchmarks.skill_sac")
+    r = load(path)
+    lines = [
+        f"| {r['budget_env_steps']:,} env steps | seeds | final normalized score (per seed) "
+        "| best during training (mean) | wall s per run |",
+        "|---|---|---|---|---|",
+    ]
+    names = {"skills": "SAC over LDCQ skills", "raw": "SAC on raw actions"}
+    order = [*names, *sorted({k.split("/")[0] for k in r["summary"]} - set(names))]
+    for key, s in sorted(r["summary"].items(), key=lambda item: order.index(item[0].split("/")[0])):
+        method, reward = key.split("/")
+        lines.append(
+            f"| {names.get(method, method)} ({reward} reward) | {len(s['final_scores'])} "
+            f"| {mean_sd(s['final_scores'])} | {s['best_score_mean']:.1f} | {s['wall_s_mean']:.0f} |"
+        )
+    return "\n".join(lines) + "\n\n" + provenance([r])
+
+
+SECTIONS: dict[str, Callable[[Path, bool], str]] = {
+    "windows_memory": windows_memory,
+    "collect_speed": collect_speed,
+    "quick_preset": quick_preset,
+    "acting_sweep": acting_sweep,
+    "family": family,
+    "sampler_speed": sampler_speed,
+    "skill_sac": skill_sac,
+}
+
+
+def regenerate(text: str, results: Path, plots: bool = False) -> str:
+    """``text`` with every marked section's table rebuilt from ``results``."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(2)
+        if name not in SECTIONS:
+            raise SystemExit(f"unknown section {name!r}; known: {', '.join(SECTIONS)}")
+        return f"{match.group(1)}{SECTIONS[name](results, plots)}\n{match.group(4)}"
+
+    return MARKER.sub(fill, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.summarize",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of result JSON files")
+    parser.add_argument("--doc", type=Path, default=DOC, help="markdown file whose marked tables to rewrite")
+    parser.add_argument("--check", action="store_true", help="only check that the document is up to date")
+    parser.add_argument("--plots", action="store_true", help="also redraw the summary plots")
+    args = parser.parse_args(argv)
+    text = args.doc.read_text()
+    new = regenerate(text, args.results, plots=args.plots)
+    if args.check:
+        if new != text:
+            print(f"{args.doc} is out of date: run python -m benchmarks.summarize", file=sys.stderr)
+            return 1
+        return 0
+    if new != text:
+        args.doc.write_text(new)
+        print(f"updated {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
