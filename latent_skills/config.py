@@ -15,8 +15,25 @@ from typing import Any, ClassVar
 
 SOLVERS = ("ddpm", "ddim", "dpm-solver++")
 # Fields that change how a trained agent acts, not what it learned: safe to change after training.
-ACTING_FIELDS = ("guidance", "sampler", "sampler_steps", "ddpm_extra_steps", "act_candidates", "exec_horizon")
+ACTING_FIELDS = (
+    "guidance",
+    "sampler",
+    "sampler_steps",
+    "ddpm_extra_steps",
+    "ddpm_variance",
+    "act_candidates",
+    "exec_horizon",
+)
+DDPM_VARIANCES = ("beta", "posterior")
 CANDIDATE_SOURCES = ("bank", "online")
+# The string fields' allowed values (checked for every config class that has the field).
+FIELD_CHOICES: dict[str, tuple[str, ...]] = {
+    "sampler": SOLVERS,
+    "ddpm_variance": DDPM_VARIANCES,
+    "candidate_source": CANDIDATE_SOURCES,
+    "goal_dropout": ("condition", "goal"),
+    "energy_q_scale": ("spread", "raw"),
+}
 
 
 class ConfigError(ValueError):
@@ -53,6 +70,8 @@ class AgentConfig:
     # "Diffusion-X" steps at t = 0 after DDPM (the paper uses 10); off by default: repeating the t = 0
     # prediction widened the latents (BENCHMARKS.md, "Settings chosen by measurement")
     ddpm_extra_steps: int = 0
+    # σ_t² of each DDPM step: "beta" (β_t, the paper's Algorithm 1) or "posterior" (β̃_t, narrower)
+    ddpm_variance: str = "beta"
     # --- acting ---
     act_candidates: int = 500
     exec_horizon: int | None = None  # replan every exec_horizon low-level steps (≤ H; None: H)
@@ -83,8 +102,10 @@ class AgentConfig:
                 "denoiser_widths must have an odd number of widths (down blocks, bottleneck, up blocks), "
                 f"got {list(self.denoiser_widths)!r}"
             )
-        if self.sampler not in SOLVERS:
-            raise ConfigError(f"sampler must be one of {SOLVERS}, got {self.sampler!r}")
+        for name, choices in FIELD_CHOICES.items():
+            value = getattr(self, name, choices[0])
+            if value not in choices:
+                raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
         if self.sampler_steps > self.diffusion_timesteps:
             raise ConfigError(
                 f"sampler_steps ({self.sampler_steps}) exceeds diffusion_timesteps ({self.diffusion_timesteps})"
@@ -328,12 +349,6 @@ class LDCQConfig(AgentConfig):
     per_beta_growth: float = 0.03  # added every per_beta_every steps, up to 1
     per_beta_every: int = 3000
 
-    def validate(self) -> None:
-        super().validate()
-        if self.candidate_source not in CANDIDATE_SOURCES:
-            raise ConfigError(
-                f"candidate_source must be one of {CANDIDATE_SOURCES}, got {self.candidate_source!r}"
-            )
 
 
 # "quick": a 2-core CPU trains a 100k-step PointMaze UMaze dataset end to end in ≤ 10 minutes
@@ -381,6 +396,10 @@ class LDGCConfig(AgentConfig):
     # the episode's last state: mostly goals the next few skills reach, with a tail of far ones; unlike
     # uniform-over-the-rest, it does not depend on episode length.
     hindsight_horizons: float = 4.0
+    # What guidance's dropout removes: "condition" (state and goal: w sharpens p(z|s,g)^w / p(z)^(w-1))
+    # or "goal" (p(z|s,g)^w / p(z|s)^(w-1)); "goal" did worse at every w on the test toy
+    # (BENCHMARKS.md, "Settings chosen by measurement"), so it is an option, not the default
+    goal_dropout: str = "condition"
     # (how w, the candidates and hindsight_horizons were chosen: BENCHMARKS.md, "Settings chosen by
     # measurement")
 
@@ -460,6 +479,9 @@ class LatentDiffuserConfig(LDCQConfig):
     """
 
     energy_beta: float = 3.0  # β: inverse temperature of exp(β Q) (0: the prior itself)
+    # "spread": β multiplies Q standardised over each state's K samples, so the weights keep their
+    # shape as Q grows; "raw": β · Q as QGPO writes it (agents saved before format 3)
+    energy_q_scale: str = "spread"
     energy_samples: int = 16  # K prior samples per state in the contrastive loss
     energy_lr: float = 3e-4
     energy_batch_size: int = 256  # states per batch (each with its K samples)

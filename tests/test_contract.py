@@ -280,6 +280,20 @@ def test_evaluate_reports_the_documented_keys(trained):
     assert result["success_rate"] is not None  # PointMaze reports success
 
 
+def test_stochastic_evaluation_depends_only_on_its_seed(trained):
+    def returns(seed: int) -> list[float]:
+        env = gym.make("PointMaze_UMazeDense-v3", max_episode_steps=15)  # dense: every action counts
+        return trained.agent.evaluate(env, n_episodes=2, seed=seed, deterministic=False)["returns"]
+
+    first = returns(3)
+    obs, _ = gym.make("PointMaze_UMaze-v3").reset(seed=0)
+    trained.agent.predict(obs)  # advances the acting generator
+    assert returns(3) == first
+    assert trained.agent.evaluate(  # the same start states, other action noise: the returns move
+        gym.make("PointMaze_UMazeDense-v3", max_episode_steps=15), n_episodes=2, seed=3, deterministic=True
+    )["returns"] != first
+
+
 # --------------------------------------------------------------------------- sample_latents
 def test_sample_latents_shapes(trained, observations):
     agent, D = trained.agent, trained.agent.config.latent_dim

@@ -272,7 +272,10 @@ def test_ddim_eta1_full_steps_matches_ddpm():
     sch = DiffusionSchedule(T_SMALL)
     net = GaussianDenoiser(sch, latent_dim=1, s=0.3)
     cond = torch.tensor([[0.7]])
-    ddpm = sample(net, sch, cond, 20000, solver="ddpm", generator=_gen(0)).flatten()
+    # DDIM's η = 1 is DDPM with the posterior variance β̃_t
+    ddpm = sample(
+        net, sch, cond, 20000, solver="ddpm", ddpm_variance="posterior", generator=_gen(0)
+    ).flatten()
     ddim = sample(net, sch, cond, 20000, solver="ddim", steps=T_SMALL, eta=1.0, generator=_gen(1)).flatten()
     assert ddim.mean().item() == pytest.approx(ddpm.mean().item(), abs=0.01)
     assert ddim.std().item() == pytest.approx(ddpm.std().item(), abs=0.01)
@@ -284,6 +287,19 @@ def test_ddim_eta1_full_steps_matches_ddpm():
     # η = 0 is a different (deterministic) sampler of the same distribution.
     ode = sample(net, sch, cond, 20000, solver="ddim", steps=T_SMALL, generator=_gen(0))
     assert not torch.allclose(ode.flatten(), ddpm, atol=1e-2)
+
+
+def test_ddpm_variance_beta_is_the_papers_and_recovers_the_data_spread():
+    # with the exact denoiser of N(0.7, 0.3²), T = 200: σ_t² = β_t (Algorithm 1) gives the data's
+    # spread, the posterior's β̃_t a narrower one (0.28)
+    sch = DiffusionSchedule(200)
+    net, cond = GaussianDenoiser(sch, latent_dim=1, s=0.3), torch.tensor([[0.7]])
+    beta = sample(net, sch, cond, 40000, solver="ddpm", generator=_gen(0)).flatten()
+    posterior = sample(net, sch, cond, 40000, solver="ddpm", ddpm_variance="posterior", generator=_gen(0))
+    assert beta.std().item() == pytest.approx(0.3, abs=0.01)
+    assert posterior.std().item() < 0.29
+    with pytest.raises(ValueError, match="ddpm_variance must be one of"):
+        sample(net, sch, cond, 2, solver="ddpm", ddpm_variance="wide")
 
 
 def test_extra_steps_and_clip():
@@ -460,3 +476,22 @@ def test_other_argument_errors():
         diffusion_loss(net, torch.zeros(2, 4), torch.zeros(2, 3), sch, cond_drop=1.5)
     with pytest.raises(ValueError, match="cond must have shape"):
         diffusion_loss(net, torch.zeros(2, 4), torch.zeros(3, 3), sch)
+
+
+def test_a_partial_null_condition_replaces_the_null_token():
+    torch.manual_seed(0)
+    sch = DiffusionSchedule(T_SMALL)
+    net = LatentDenoiser(2, 3, widths=(8, 4, 8))
+    z, t = torch.randn(5, 2), torch.randint(0, T_SMALL, (5,))
+    cond, null = torch.randn(5, 3), torch.randn(5, 3)
+    keep = torch.ones(5, dtype=torch.bool)
+    with torch.no_grad():
+        c, u = net(z, t, cond, keep), net(z, t, null, keep)
+        out = guided_prediction(net, z, t, cond, 2.5, null_cond=null)
+    torch.testing.assert_close(out, u + 2.5 * (c - u))
+    # training: a dropped row sees the partial condition, kept, not the null token
+    seen = []
+    net.register_forward_pre_hook(lambda module, args: seen.append((args[2].clone(), args[3].clone())))
+    diffusion_loss(net, torch.randn(5, 2), cond, sch, cond_drop=1.0, generator=_gen(0), null_cond=null)
+    torch.testing.assert_close(seen[-1][0], null)
+    assert seen[-1][1].all()

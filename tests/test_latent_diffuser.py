@@ -273,3 +273,14 @@ def test_energy_stage_needs_the_prior_and_critic(toy):
     fresh = LatentDiffuser.from_dataset(toy["dataset"], **SETTINGS).reuse_stages(toy["ldcq"], ("skills",))
     with pytest.raises(ValueError, match=r"stage 'energy' trains over \['prior', 'q'\]"):
         fresh.learn(stages=["energy"])
+
+
+def test_spread_scaled_weights_do_not_depend_on_the_scale_of_q():
+    energies, q = torch.randn(4, 8), torch.randn(4, 8)
+    shifted = 25.0 * q + torch.randn(4, 1) * 10  # Q grown and shifted per state, as training does
+    spread = contrastive_energy_loss(energies, q, 3.0, per_state_spread=True)
+    torch.testing.assert_close(contrastive_energy_loss(energies, shifted, 3.0, per_state_spread=True), spread)
+    # the raw weights turn one-hot as Q grows: the loss is then that of the best sample alone
+    raw = contrastive_energy_loss(energies, shifted, 3.0)
+    best = -torch.log_softmax(energies, 1).gather(1, shifted.argmax(1, keepdim=True)).mean()
+    torch.testing.assert_close(raw, best, atol=1e-4, rtol=0)

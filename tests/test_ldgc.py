@@ -200,3 +200,27 @@ def test_clear_errors_without_matching_goals(box_dataset, minari_root):
         LDGC.from_dataset(goal_dataset("test/goals/mismatch-v0", 2, 3))
     with pytest.raises(ConfigError, match="hindsight_horizons"):
         LDGC.from_dataset(goal_dataset("test/goals/ok-v0", 2, 2), hindsight_horizons=0.0)
+
+
+def test_goal_only_dropout_contrasts_the_goal_with_the_state_alone(open_map):
+    dataset, trained = open_map
+    agent = LDGC.from_dataset(
+        dataset, **{**SETTINGS, "skills_steps": 5, "prior_steps": 5, "goal_dropout": "goal"}
+    )
+    agent.reuse_stages(trained, ["skills"]).learn(stages=["prior"])
+    S = agent.spec.state_dim
+    assert agent.denoiser.cond_dim == S + 1  # the condition carries a goal-present flag
+    obs = {
+        "observation": np.zeros((2, 2)),
+        "achieved_goal": np.zeros((2, 2)),
+        "desired_goal": np.ones((2, 2)),
+    }
+    states = torch.as_tensor(agent.spec.flattener.flatten(obs))
+    prior = agent.policy.prior
+    cond, null = prior.condition(states), prior.null_condition(states)
+    assert (cond[:, -1] == 1).all() and (null[:, -1] == 0).all() and (null[:, 4:6] == 0).all()
+    torch.testing.assert_close(null[:, :4], cond[:, :4])  # the state stays: only the goal is dropped
+    actions, _ = agent.predict(obs, deterministic=True)
+    assert actions.shape == (2, 2) and np.isfinite(actions).all()
+    with pytest.raises(ValueError, match="differ in \\['goal_dropout'\\]"):
+        LDGC.from_dataset(dataset, **SETTINGS).reuse_stages(agent, ["skills", "prior"])

@@ -122,7 +122,10 @@ class SkillPolicy:
         deterministic: bool = True,
         progress_bar: bool = False,
     ) -> dict[str, Any]:
-        """Mean/std return, returns, normalised score (dataset reference scores) and success rate."""
+        """Mean/std return, returns, normalised score (dataset reference scores) and success rate.
+
+        The same ``seed`` gives the same result, stochastic (``deterministic=False``) too: the episodes
+        draw from a generator seeded with it, not from the acting generator earlier calls advanced."""
         make_env: Callable[[], gym.Env]
         if env is None:
             make_env, same_env = self.spec.make_env, True
@@ -148,8 +151,17 @@ class SkillPolicy:
                 return instance
 
             same_env = self.spec.is_eval_env(env.spec)
+        episodes_policy = SkillPolicy(
+            self.vae,
+            self.prior,
+            self.selector,
+            self.config,
+            self.spec,
+            self.device,
+            torch.Generator(self.device).manual_seed(seed),
+        )
         result = evaluate_policy_vec(
-            self,
+            episodes_policy,
             make_env,
             n_episodes=n_episodes,
             n_envs=n_envs,

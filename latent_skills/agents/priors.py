@@ -51,6 +51,11 @@ class LatentPrior:
         """What the prior conditions on: the normalised state."""
         return self.vae.normalizer(states)
 
+    def null_condition(self, states: torch.Tensor) -> torch.Tensor | None:
+        """What classifier-free guidance contrasts the condition with: None for the learned null
+        token (the unconditional prior p(z)), or a partial condition."""
+        return None
+
     @torch.no_grad()
     def sample(
         self,
@@ -106,10 +111,12 @@ class DiffusionPrior(LatentPrior):
             self.schedule,
             self.condition(states),
             n,
+            null_cond=self.null_condition(states),
             solver=solver,
             steps=None if solver == "ddpm" else (steps or c.sampler_steps),
             guidance=c.guidance if guidance is None else guidance,
             extra_steps=c.ddpm_extra_steps if solver == "ddpm" else 0,
+            ddpm_variance=c.ddpm_variance,
             generator=generator,
             shared_noise=shared_noise,
             energy_guidance=energy_guidance,
@@ -123,7 +130,12 @@ class DiffusionPrior(LatentPrior):
 class GoalDiffusionPrior(DiffusionPrior):
     """p(z | s, g): the condition is the normalised state with its desired-goal part replaced by the
     goal, standardised with the *achieved*-goal statistics (g is an achieved goal in training; a
-    dataset's own desired goals may be constant). Acting uses the observation's desired goal."""
+    dataset's own desired goals may be constant). Acting uses the observation's desired goal.
+
+    With ``goal_dropout="goal"`` guidance drops only the goal: the condition ends in a goal-present
+    flag, and its null is the state with a zero goal and flag 0, so w sharpens
+    p(z | s, g)^w / p(z | s)^(w−1). ``"condition"`` (the default) drops the whole condition: p(z)
+    in the denominator, the learned null token."""
 
     condition_kind = "state+goal"
 
@@ -132,6 +144,7 @@ class GoalDiffusionPrior(DiffusionPrior):
         super().__init__(modules, config, spec, device)
         self.achieved = spec.flattener.slice_of("achieved_goal")
         self.desired = spec.flattener.slice_of("desired_goal")
+        self.goal_flag = getattr(config, "goal_dropout", "condition") == "goal"
 
     @classmethod
     def check_spec(cls, spec: AgentSpec) -> None:
@@ -153,7 +166,14 @@ class GoalDiffusionPrior(DiffusionPrior):
         norm = self.vae.normalizer
         cond = norm(states)
         cond[:, self.desired] = (goals - norm.mean[self.achieved]) / norm.std[self.achieved]
-        return cond
+        return torch.cat([cond, cond.new_ones(len(cond), 1)], 1) if self.goal_flag else cond
+
+    def null_condition(self, states: torch.Tensor) -> torch.Tensor | None:
+        if not self.goal_flag:
+            return None
+        cond = self.vae.normalizer(states)
+        cond[:, self.desired] = 0.0
+        return torch.cat([cond, cond.new_zeros(len(cond), 1)], 1)
 
 
 class EnergyGuidedPrior(DiffusionPrior):

@@ -185,23 +185,27 @@ class PriorStage(TrainingStage):
         self.trained = [self.denoiser]
         self.optimizer = torch.optim.Adam(self.denoiser.parameters(), lr=agent.config.prior_lr)
 
-    def condition(self, idx: np.ndarray) -> torch.Tensor:
+    def conditions(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The prior's condition for windows ``idx`` and what guidance's dropout replaces it with."""
         states = self.tensor(np.asarray(self.first[idx], np.float32))
-        return self.agent.policy.prior.condition(states)
+        prior = self.agent.policy.prior
+        return prior.condition(states), prior.null_condition(states)
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.agent.config
         idx = self.rng.integers(0, len(self.agent.data.windows), c.prior_batch_size)
         eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
         z = self.tensor(self.mean[idx]) + self.tensor(self.std[idx]) * eps
+        cond, null_cond = self.conditions(idx)
         value = diffusion_loss(
             self.denoiser,
             self.latent_norm(z),
-            self.condition(idx),
+            cond,
             self.schedule,
             snr_clip=c.prior_snr_clip,
             cond_drop=c.prior_cond_drop,
             generator=self.generator,
+            null_cond=null_cond,
         )
         return value, {"loss": value.item()}
 
@@ -210,8 +214,16 @@ class GoalPriorStage(PriorStage):
     """p(z | s0, g) with hindsight goals: g is the achieved goal k ~ Geometric(mean
     ``hindsight_horizons`` · H) steps after s0 in the same episode (its last state where it ends sooner)."""
 
-    shaped_by = (*PriorStage.shaped_by, "hindsight_horizons")
+    shaped_by = (*PriorStage.shaped_by, "hindsight_horizons", "goal_dropout")
     condition_kind = "state+goal"
+
+    @classmethod
+    def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
+        # "goal" dropout: the condition ends in a goal-present flag (see GoalDiffusionPrior)
+        cond_dim = spec.state_dim + (1 if config.goal_dropout == "goal" else 0)
+        latent_norm = StateNormalizer(config.latent_dim)
+        denoiser = LatentDenoiser(config.latent_dim, cond_dim, widths=config.denoiser_widths)
+        return {"latent_norm": latent_norm, "denoiser": denoiser}
 
     def __init__(self, agent: LatentSkillAgent, index: int) -> None:
         super().__init__(agent, index)
@@ -222,9 +234,11 @@ class GoalPriorStage(PriorStage):
     def hindsight_goals(self, window_idx: np.ndarray) -> np.ndarray:
         return hindsight_goals(self.agent, window_idx, self.hindsight_rng)
 
-    def condition(self, idx: np.ndarray) -> torch.Tensor:
+    def conditions(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         states = self.tensor(np.asarray(self.first[idx], np.float32))
-        return self.agent.policy.prior.condition(states, goals=self.tensor(self.hindsight_goals(idx)))
+        prior = self.agent.policy.prior
+        goals = self.tensor(self.hindsight_goals(idx))
+        return prior.condition(states, goals=goals), prior.null_condition(states)
 
 
 def hindsight_goals(agent: LatentSkillAgent, window_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -410,7 +424,7 @@ class EnergyStage(TrainingStage):
 
     name = "energy"
     creates = ("energy",)
-    shaped_by = ("energy_widths", "energy_beta")
+    shaped_by = ("energy_widths", "energy_beta", "energy_q_scale")
     steps_field = "energy_steps"
 
     @classmethod
@@ -444,7 +458,8 @@ class EnergyStage(TrainingStage):
         noise = torch.randn(z0.shape, generator=gen, device=gen.device).to(device)
         z_t = self.schedule.q_sample(z0.flatten(0, 1), t, noise.flatten(0, 1))
         f = self.energy(z_t, t, cond.repeat_interleave(k, dim=0)).view(len(rows), k)
-        value = contrastive_energy_loss(f, self.tensor(self.q[rows]), c.energy_beta)
+        spread = c.energy_q_scale == "spread"
+        value = contrastive_energy_loss(f, self.tensor(self.q[rows]), c.energy_beta, spread)
         return value, {"loss": value.item()}
 
 

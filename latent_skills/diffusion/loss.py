@@ -20,6 +20,7 @@ def diffusion_loss(
     snr_clip: float | None = 5.0,
     cond_drop: float = 0.1,
     generator: torch.Generator | None = None,
+    null_cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Min-SNR-γ weighted z0-prediction loss, averaged over the batch.
 
@@ -38,6 +39,9 @@ def diffusion_loss(
         cond_drop: probability of replacing the condition by the null token (paper: 0.1);
             it trains the unconditional model used by classifier-free guidance.
         generator: source of ``t``, ``ε`` and the dropout mask (on its own device).
+        null_cond: ``(B, C)``: what a dropped row is conditioned on instead of the learned null
+            token (a partial condition, e.g. the state without its goal, so that guidance
+            contrasts p(z | s, g) with p(z | s)). ``None``: the null token.
     """
     if z0.dim() != 2:
         raise ValueError(f"z0 must have shape (B, D), got {tuple(z0.shape)}")
@@ -55,6 +59,8 @@ def diffusion_loss(
     t, noise, keep = t.to(device), noise.to(device), (u >= cond_drop).to(device)
 
     z_t = schedule.q_sample(z0, t, noise)
+    if cond is not None and null_cond is not None:
+        cond, keep = torch.where(keep[:, None], cond, null_cond), torch.ones_like(keep)
     z0_hat = denoiser(z_t, t, cond, keep if cond is not None else None)
     per_sample = (z0_hat - z0).pow(2).mean(dim=1)
     if snr_clip is None:

@@ -80,8 +80,10 @@ def guided_prediction(
     guidance: float = 1.0,
     *,
     clip: float | None = None,
+    null_cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Classifier-free-guided z0 prediction ``μ(∅) + w · (μ(s) − μ(∅))``.
+    """Classifier-free-guided z0 prediction ``μ(∅) + w · (μ(s) − μ(∅))``; with ``null_cond`` the
+    unconditional branch is ``μ(null_cond)`` (a partial condition) instead of the null token.
 
     ``w = 1`` is the conditional prediction and ``w = 0`` the unconditional one, each from a single
     denoiser pass (returned exactly, not recombined). Any other ``w`` runs both in one forward
@@ -95,6 +97,10 @@ def guided_prediction(
     elif guidance == 1.0:
         keep = torch.ones(b, dtype=torch.bool, device=z_t.device)
         out = denoiser(z_t, t, cond, keep)
+    elif null_cond is not None:
+        uncond_out = denoiser(z_t, t, null_cond, torch.ones(b, dtype=torch.bool, device=z_t.device))
+        cond_out = uncond_out if guidance == 0.0 else denoiser(z_t, t, cond, torch.ones_like(t, dtype=torch.bool))
+        out = uncond_out + guidance * (cond_out - uncond_out)
     elif guidance == 0.0:
         keep = torch.zeros(b, dtype=torch.bool, device=z_t.device)
         out = denoiser(z_t, t, cond, keep)
@@ -216,11 +222,13 @@ def sample(
     guidance: float = 1.0,
     extra_steps: int = 0,
     eta: float = 0.0,
+    ddpm_variance: str = "beta",
     generator: torch.Generator | None = None,
     clip: float | None = None,
     spacing: str | None = None,
     shared_noise: bool = False,
     energy_guidance: EnergyGuidance | None = None,
+    null_cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw ``n`` latents per conditioning row from the diffusion prior.
 
@@ -237,6 +245,9 @@ def sample(
         extra_steps: additional denoising steps at ``t = 0`` after the chain ("Diffusion-X";
             the paper's DDPM uses 10): ``z ← μ̂(z, t=0)``, without noise. Allowed with every solver.
         eta: DDIM's stochasticity (0 deterministic, 1 = DDPM's variance); ``ddim`` only.
+        ddpm_variance: the variance of each ``ddpm`` step: ``"beta"`` (σ_t² = β_t, the LDCQ paper's
+            Algorithm 1) or ``"posterior"`` (σ_t² = β̃_t = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t), the true
+            posterior's, a little narrower). Ho et al. found both give similar samples.
         generator: the source of randomness (initial noise and, for ``ddpm`` / ``ddim`` with
             ``eta > 0``, the per-step noise); seeded generators give reproducible samples.
         shared_noise: give every conditioning row the same noise, so a row's samples do not
@@ -251,6 +262,8 @@ def sample(
             ``cond`` is), ``E_t`` being the intermediate energy ``log E[exp(E) | z_t]``. It runs
             under ``torch.no_grad()``: enable gradients inside. Every evaluation of every solver
             (and the ``extra_steps``) adds it to the score. ``None`` leaves sampling unchanged.
+        null_cond: ``(B, C)``, the condition of guidance's unconditional branch (e.g. the state
+            without its goal); ``None``: the learned null token.
 
     Returns:
         ``(B, n, D)`` latents, on ``cond``'s device (or the denoiser's) and in its dtype.
@@ -289,6 +302,7 @@ def sample(
         batch = cond.shape[0]
         device, dtype = cond.device, cond.dtype
         cond_rows = cond.repeat_interleave(n, dim=0) if cond_dim > 0 else None
+    null_rows = None if null_cond is None or cond_rows is None else null_cond.repeat_interleave(n, dim=0)
     # the energy sees the condition even where the denoiser ignores it
     energy_rows = cond_rows if cond is None or cond_rows is not None else cond.repeat_interleave(n, dim=0)
 
@@ -298,8 +312,8 @@ def sample(
     def predict(z: torch.Tensor, t: int) -> torch.Tensor:
         tt = torch.full((rows,), t, dtype=torch.long, device=device)
         if energy_guidance is None:
-            return guided_prediction(denoiser, z, tt, cond_rows, guidance, clip=clip)
-        z0 = guided_prediction(denoiser, z, tt, cond_rows, guidance)
+            return guided_prediction(denoiser, z, tt, cond_rows, guidance, clip=clip, null_cond=null_rows)
+        z0 = guided_prediction(denoiser, z, tt, cond_rows, guidance, null_cond=null_rows)
         # The solvers read the score through the z0 prediction: with z_t = α_t z0 + σ_t ε
         # (α_t² = ᾱ_t, σ_t² = 1 − ᾱ_t), Tweedie gives ẑ0 = (z_t + σ_t² ∇log p_t(z_t)) / α_t, so adding
         # g = ∇E_t to the score adds σ_t² / α_t · g to ẑ0 (and −σ_t g to the implied ε).
@@ -315,7 +329,7 @@ def sample(
     z = noise()
 
     if solver == "ddpm":
-        z0 = _ddpm(predict, schedule, z, noise)
+        z0 = _ddpm(predict, schedule, z, noise, ddpm_variance)
     elif solver == "ddim":
         ts = timestep_subsequence(schedule, n_steps, spacing or "time")
         z0 = _ddim(predict, ac, ts, z, eta, noise)
@@ -341,11 +355,15 @@ def _ddpm(
     schedule: DiffusionSchedule,
     z: torch.Tensor,
     noise: Callable[[], torch.Tensor],
+    variance: str,
 ) -> torch.Tensor:
     """Ancestral sampling ``T-1 .. 0``; returns the last z0 prediction (= the t=0 step's mean)."""
     coef1 = schedule.posterior_mean_coef1.double().cpu().tolist()
     coef2 = schedule.posterior_mean_coef2.double().cpu().tolist()
-    std = schedule.posterior_variance.double().sqrt().cpu().tolist()
+    variances = {"beta": schedule.betas, "posterior": schedule.posterior_variance}
+    if variance not in variances:
+        raise ValueError(f"ddpm_variance must be one of {sorted(variances)}, got {variance!r}")
+    std = variances[variance].double().sqrt().cpu().tolist()
     z0 = z
     for t in range(schedule.num_timesteps - 1, -1, -1):
         z0 = predict(z, t)

@@ -30,7 +30,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save_file
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TRAINING_STATE_NAME = "training_state.safetensors"
@@ -58,7 +58,26 @@ def _format_1_to_2(
     return meta, tensors
 
 
+def _format_2_to_3(
+    meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Format 3 adds ``ddpm_variance``, ``goal_dropout`` (goal-conditioned priors) and
+    ``energy_q_scale`` (LatentDiffuser). Agents saved before sampled DDPM with β̃_t, dropped the whole
+    condition for guidance and weighted raw β·Q, so that is what they keep."""
+    config = meta.get("config")
+    if isinstance(config, dict):
+        config = {**config}
+        config.setdefault("ddpm_variance", "posterior")
+        if "hindsight_horizons" in config:
+            config.setdefault("goal_dropout", "condition")
+        if "energy_beta" in config:
+            config.setdefault("energy_q_scale", "raw")
+        meta["config"] = config
+    return meta, tensors
+
+
 MIGRATIONS[1] = _format_1_to_2
+MIGRATIONS[2] = _format_2_to_3
 
 
 class CheckpointError(ValueError):

@@ -96,8 +96,14 @@ class LatentEnergyModel(nn.Module):
         return gradient
 
 
-def contrastive_energy_loss(energies: torch.Tensor, q_values: torch.Tensor, beta: float) -> torch.Tensor:
+def contrastive_energy_loss(
+    energies: torch.Tensor, q_values: torch.Tensor, beta: float, per_state_spread: bool = False
+) -> torch.Tensor:
     """CEP: ``−mean_b Σ_k softmax_k(β Q_bk) · log softmax_k(f_bk)``.
+
+    With ``per_state_spread`` the softmax reads ``β (Q_bk − mean_k Q_bk) / std_k Q_bk``: the same
+    weights whatever the scale of Q (which grows with training and with the rewards), where a raw
+    ``β Q`` turns one-hot as Q grows.
 
     ``energies (B, K)``: ``f(s_b, z_t^(k), t_b)`` of K prior samples of state ``b``, all noised at one
     ``t_b``; ``q_values (B, K)``: the critic's ``Q(s_b, z0^(k))``. At its minimum ``softmax_k(f)``
@@ -109,5 +115,8 @@ def contrastive_energy_loss(energies: torch.Tensor, q_values: torch.Tensor, beta
             "energies and q_values must both be (B, K) with K >= 2 samples per state, got "
             f"{tuple(energies.shape)} and {tuple(q_values.shape)}"
         )
-    targets = torch.softmax(beta * q_values.detach(), dim=1)
+    q = q_values.detach()
+    if per_state_spread:
+        q = (q - q.mean(1, keepdim=True)) / (q.std(1, keepdim=True) + 1e-6)
+    targets = torch.softmax(beta * q, dim=1)
     return -(targets * F.log_softmax(energies, dim=1)).sum(1).mean()
