@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger, configure
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -141,6 +143,7 @@ class LatentSkillAgent:
         self.logger: Logger = configure(None, [])
         self.progress = False  # whether the current learn() call shows progress bars
         self._data: TrainingData | None = None
+        self._vec_env: VecEnv | None = None  # get_env(), built on first use
         # Seed only a fork of the global RNG: same seed, same weights, and the caller's RNG is untouched.
         self._modules: dict[str, nn.Module] = {}
         with torch.random.fork_rng(devices=[]):
@@ -313,8 +316,23 @@ class LatentSkillAgent:
 
     # ------------------------------------------------------------------ training
     def set_logger(self, logger: Logger) -> None:
-        """Log through an SB3 logger (e.g. ``stable_baselines3.common.logger.configure(dir, ["csv"])``)."""
+        """Log through an SB3 logger (e.g. ``stable_baselines3.common.logger.configure(dir, ["csv"])``,
+        or :func:`latent_skills.loggers.configure_logger` for TensorBoard and W&B)."""
         self.logger = logger
+
+    def get_env(self) -> VecEnv | None:
+        """The evaluation env as an SB3 VecEnv (a ``DummyVecEnv`` of one ``Monitor``-wrapped
+        ``spec.make_env()``, built once), or None when this agent has none recorded. SB3's callbacks
+        read it as ``training_env`` (e.g. ``EvalCallback(agent.get_env())``); training offline never
+        steps it."""
+        if self._vec_env is None and self.spec.eval_env_spec is not None:
+            self._vec_env = DummyVecEnv([lambda: Monitor(self.spec.make_env())])
+        return self._vec_env
+
+    def get_vec_normalize_env(self) -> None:
+        """None, as SB3's callbacks expect from an algorithm without ``VecNormalize``: observations
+        are normalised inside the agent's models."""
+        return None
 
     def learn(
         self,
@@ -327,6 +345,9 @@ class LatentSkillAgent:
         save_every: int | None = None,
         resume: bool = False,
         log_interval: int = 500,
+        eval_freq: int | None = None,
+        eval_episodes: int = 10,
+        eval_envs: int = 1,
     ) -> LatentSkillAgent:
         """Train ``stages`` (default: all, in order) for ``total_timesteps`` gradient steps in all,
         split in the config's proportions (default: the config's step counts).
@@ -340,7 +361,23 @@ class LatentSkillAgent:
         ``save_path`` or ``./latent-skills-interrupted``) and raises :class:`TrainingInterrupted`;
         ``Agent.load(path).learn(resume=True)`` then continues exactly where it stopped. A non-finite
         loss or gradient stops with :class:`TrainingDivergedError`, keeping the last finite weights.
+
+        ``callback``: an SB3 callback (``EvalCallback``, ``CheckpointCallback``, ``ProgressBarCallback``,
+        ``StopTrainingOnNoModelImprovement`` as ``callback_after_eval``, ...), a list of them, or a
+        function ``(locals, globals) -> bool``. For callbacks a *step* is one gradient step of the
+        current stage: ``on_step`` runs after each, and ``num_timesteps`` counts gradient steps over
+        all stages (and earlier calls), so ``EvalCallback(eval_freq=N)`` evaluates every N gradient
+        steps from the first stage on; to evaluate only once the agent can act, train the other stages
+        first (``learn(stages=["skills", "prior"])``, then ``learn(stages=["q"], callback=...)``). Their
+        ``training_env`` is :meth:`get_env`. ``CheckpointCallback`` writes checkpoint *folders* named
+        as SB3 names its zip files (``rl_model_1000_steps.zip``): load them with ``Agent.load``.
         A callback returning False stops training; the stage it stopped is not marked trained.
+
+        ``eval_freq=N``: evaluate every N gradient steps of the agent's last stage (``q`` for LDCQ) on
+        ``eval_episodes`` episodes over ``eval_envs`` envs of its evaluation env, log
+        ``eval/mean_return``, ``eval/normalized_score``, ``eval/success_rate`` through the logger and,
+        with ``save_path``, keep the best agent so far (by mean return) in ``save_path/best``, its
+        result in ``save_path/best/eval.json``. See :class:`~.periodic_eval.PeriodicEvaluation`.
         """
         training.learn(
             self,
@@ -352,6 +389,9 @@ class LatentSkillAgent:
             save_every=save_every,
             resume=resume,
             log_interval=log_interval,
+            eval_freq=eval_freq,
+            eval_episodes=eval_episodes,
+            eval_envs=eval_envs,
         )
         return self
 

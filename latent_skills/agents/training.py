@@ -1,11 +1,20 @@
-"""The training loop: which stages run, one step after another, with logging, callbacks, divergence
-checks, periodic checkpoints, and stopping on Ctrl-C / SIGTERM at the end of a step so that the run
-resumes exactly."""
+"""The training loop: which stages run, one step after another, with logging, callbacks, evaluation
+during the last stage, divergence checks, periodic checkpoints, and stopping on Ctrl-C / SIGTERM at the
+end of a step so that the run resumes exactly.
+
+For callbacks (Stable-Baselines3's, unchanged) a *step* is one gradient step of the current stage:
+``on_step`` runs after each, and ``agent.num_timesteps`` counts gradient steps over all stages (and
+earlier ``learn`` calls). ``training_env`` is ``agent.get_env()``, the evaluation env as a VecEnv: no env
+is stepped while training offline. ``locals`` holds ``total_timesteps`` (the count ``num_timesteps``
+reaches if no callback stops training) and ``plan`` from the start, then, at each step, the stage's
+``name``, ``step``, ``n_steps``, ``loss`` and ``logs`` (this step's metrics).
+"""
 
 from __future__ import annotations
 
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +27,7 @@ from tqdm.auto import tqdm
 
 from latent_skills.hub.checkpoint import CheckpointError, split_state
 
+from .periodic_eval import PeriodicEvaluation
 from .resume import StopSignals, TrainingInterrupted
 from .stages import TrainingStage, TrainingState
 
@@ -51,6 +61,9 @@ def learn(
     save_every: int | None,
     resume: bool,
     log_interval: int,
+    eval_freq: int | None = None,
+    eval_episodes: int = 10,
+    eval_envs: int = 1,
 ) -> None:
     """See :meth:`LatentSkillAgent.learn`."""
     if save_every is not None and (save_every < 1 or save_path is None):
@@ -63,9 +76,29 @@ def learn(
         plan, resumed = resumed_plan(agent)
     else:
         plan, resumed = make_plan(agent, total_timesteps, stages), None
+    evaluator = None
+    if eval_freq is not None:
+        evaluator = PeriodicEvaluation(agent, eval_freq, eval_episodes, eval_envs, save_path, resume)
+        if evaluator.stage not in plan:
+            warnings.warn(
+                f"eval_freq={eval_freq}: evaluations run in stage {evaluator.stage!r}, which this call "
+                f"does not train ({list(plan)})",
+                stacklevel=3,
+            )
     cb = init_callback(agent, callback)
     agent.progress = progress_bar
-    cb.on_training_start(locals(), globals())
+    remaining = sum(plan.values()) - (0 if resumed is None else resumed.step)
+    cb.on_training_start(
+        {
+            "self": agent,
+            "total_timesteps": agent.num_timesteps + remaining,  # SB3's ProgressBarCallback reads it
+            "plan": dict(plan),
+            "callback": cb,
+            "log_interval": log_interval,
+            "tb_log_name": type(agent).__name__,
+        },
+        globals(),
+    )
     names = list(plan)
     target = Path(save_path or "latent-skills-interrupted")
 
@@ -80,7 +113,15 @@ def learn(
                 mark_untrained_from(agent, name)
                 start = resumed if name == names[0] else None
                 stopped = run_stage(
-                    agent, name, plan[name], start, cb, signals, checkpoint, save_every, log_interval
+                    agent,
+                    name,
+                    plan[name],
+                    start,
+                    (cb, evaluator),
+                    signals,
+                    checkpoint,
+                    save_every,
+                    log_interval,
                 )
                 if stopped is not None:  # a callback stopped training: the stage is unfinished
                     if save_path is not None:
@@ -167,7 +208,7 @@ def init_callback(agent: LatentSkillAgent, callback: Any) -> BaseCallback:
         callback = CallbackList([])
     elif not isinstance(callback, BaseCallback):
         callback = ConvertCallback(callback)
-    callback.init_callback(agent)  # type: ignore[arg-type]  # SB3 callbacks read .logger/.num_timesteps
+    callback.init_callback(agent)  # type: ignore[arg-type]  # reads .logger, .num_timesteps, get_env(), save()
     return callback
 
 
@@ -181,7 +222,7 @@ def run_stage(
     name: str,
     n_steps: int,
     resumed: ResumePoint | None,
-    callback: BaseCallback,
+    watchers: tuple[BaseCallback, PeriodicEvaluation | None],
     signals: StopSignals,
     checkpoint: Checkpoint,
     save_every: int | None,
@@ -189,7 +230,8 @@ def run_stage(
 ) -> tuple[int, TrainingState] | None:
     """Run stage ``name`` from its first (or resumed) step to ``n_steps``; if a callback stops it,
     return the steps done and the stage's training state. Interrupts save a checkpoint that resumes
-    at the last finished step."""
+    at the last finished step. ``watchers``: the callbacks, and the evaluation during training."""
+    callback, evaluator = watchers
     stage: TrainingStage | None = None
     done = 0 if resumed is None else resumed.step
     bar = tqdm(
@@ -250,6 +292,8 @@ def run_stage(
                     bar.set_postfix({k: f"{v / count:.4g}" for k, v in running.items()})
                     running.clear()
                 bar.update(1)
+                if evaluator is not None:
+                    evaluator.after_step(agent, name, done, stage.trained)
                 callback.update_locals(locals())
                 if not callback.on_step():
                     return done, stage.training_state()
