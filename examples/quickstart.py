@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # 4. push: weights, config, model card and these evaluation results, in one commit
     if args.push:
-        url = agent.push_to_hub(args.push, token=args.token, eval_episodes=episodes)
+        url = agent.push_to_hub(args.push, token=args.token, eval_episodes=episodes, video=not args.tiny)
         print(f"pushed to {url}")
     return summary
 

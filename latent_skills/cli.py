@@ -170,6 +170,21 @@ class _AgentName(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class _LogFormats(click.ParamType):
+    name = "FORMAT[,FORMAT...]"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        if isinstance(value, tuple):
+            return value
+        from .loggers import FORMATS
+
+        formats = tuple(dict.fromkeys(f.strip().lower() for f in str(value).split(",") if f.strip()))
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown or not formats:
+            self.fail(f"{', '.join(unknown) or 'none'}: choose from {', '.join(FORMATS)}", param, ctx)
+        return formats
+
+
 def _short_name(dataset_id: str) -> str:
     """``latent-skills/pointmaze/umaze-v0`` → ``umaze``; ``D4RL/kitchen/mixed-v2`` → ``kitchen-mixed``."""
     parts = dataset_id.split("/")[1:] or [dataset_id]
@@ -231,6 +246,30 @@ def _short_name(dataset_id: str) -> str:
     "--eval-episodes", type=click.IntRange(min=0), default=20, show_default=True, help="0 skips evaluation."
 )
 @click.option("--eval-envs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--eval-freq",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also evaluate every N gradient steps of the last stage (q for LDCQ), log eval/* and keep the "
+    "best agent so far in OUT/best (0: off).",
+)
+@click.option(
+    "--eval-freq-episodes",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Episodes of each evaluation during training (over --eval-envs envs).",
+)
+@click.option(
+    "--log",
+    "log_formats",
+    type=_LogFormats(),
+    default="csv",
+    show_default=True,
+    help="Log formats under OUT/logs, comma-separated: csv, json, tensorboard, wandb (W&B project: "
+    "$WANDB_PROJECT or latent-skills; WANDB_MODE=offline works without an account).",
+)
 def train(
     dataset: str,
     recipe_path: str | None,
@@ -246,6 +285,9 @@ def train(
     download: bool,
     eval_episodes: int,
     eval_envs: int,
+    eval_freq: int,
+    eval_freq_episodes: int,
+    log_formats: tuple[str, ...],
 ) -> None:
     """Train an agent on DATASET (a Minari id; default: the embedded PointMaze UMaze dataset, made
     locally if missing), save it to --out, then evaluate it.
@@ -258,10 +300,13 @@ def train(
     it exactly."""
     from pathlib import Path
 
-    from stable_baselines3.common.logger import configure
-
     from .agents import TrainingInterrupted, load_agent
-    from .agents.resume import append_csv_logger
+    from .loggers import MissingExtraError, configure_logger, require_formats
+
+    try:
+        require_formats(log_formats)  # before loading any data
+    except MissingExtraError as exc:
+        raise click.ClickException(str(exc)) from exc
 
     if resume_dir is not None:
         given = [
@@ -280,7 +325,6 @@ def train(
                 f"Nothing to resume: {out} holds a finished run (or one saved by save()). Train a new "
                 "one with --out, or more stages from Python with learn(stages=[...])."
             )
-        agent.set_logger(append_csv_logger(out / "logs"))
         click.echo(f"resuming {type(agent).__name__} from {out}")
         run = {"resume": True}
     else:
@@ -297,17 +341,33 @@ def train(
                 f"{out} already holds a run: continue it with --resume {out}, train into it anyway with "
                 "--overwrite, or choose another --out."
             )
-        agent.set_logger(configure(str(out / "logs"), ["csv"]))
         click.echo(
             f"{type(agent).__name__} on {recipe.dataset} ({len(agent.data.windows)} windows, "
             f"H={agent.config.horizon}), preset {recipe.preset!r}"
         )
         run = {}
+    if eval_freq and agent.spec.eval_env_spec is None:
+        raise click.UsageError(
+            f"--eval-freq needs an evaluation env, and none is recorded for {agent.spec.dataset_id}"
+        )
+    agent.set_logger(configure_logger(out / "logs", log_formats, agent=agent, append="resume" in run))
+    during = {"eval_freq": eval_freq, "eval_episodes": eval_freq_episodes, "eval_envs": eval_envs}
     try:
-        agent.learn(progress_bar=True, save_path=out, save_every=save_every or None, **run)
+        agent.learn(
+            progress_bar=True,
+            save_path=out,
+            save_every=save_every or None,
+            **(during if eval_freq else {}),
+            **run,
+        )
     except TrainingInterrupted as exc:
         click.get_current_context().exit(128 + exc.signal_number)
-    click.echo(f"saved {out}")
+    finally:
+        agent.logger.close()  # flushes TensorBoard, finishes the W&B run
+    click.echo(
+        f"saved {out}"
+        + (f" (the best evaluated: {out / 'best'})" if eval_freq and (out / "best").is_dir() else "")
+    )
     if eval_episodes:
         _report(
             agent.evaluate(n_episodes=eval_episodes, n_envs=eval_envs, seed=seed, progress_bar=True),
@@ -410,6 +470,28 @@ def _make_embedded_dataset() -> None:
 @click.option(
     "--token", default=None, help="Hub only: access token for a private repo [default: logged-in token]."
 )
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the result (every episode's return) to this JSON file.",
+)
+@click.option(
+    "--video",
+    "video_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="OUT.mp4",
+    help="Also record one episode (seed --seed) as an MP4: needs the video extra "
+    '(pip install "latent-skills[video]") and, with no display, EGL or OSMesa (see README).',
+)
+@click.option(
+    "--video-length",
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most this many frames in the video [default: the whole episode].",
+)
 def evaluate(
     checkpoint: str,
     episodes: int,
@@ -420,11 +502,16 @@ def evaluate(
     settings: tuple[str, ...],
     revision: str | None,
     token: str | None,
+    json_path: str | None,
+    video_path: str | None,
+    video_length: int | None,
 ) -> None:
     """Evaluate a saved agent on its dataset's evaluation env: mean return, normalised score, success rate.
 
     CHECKPOINT is a checkpoint folder or a Hugging Face Hub repo id (owner/name), downloaded into the
     Hub cache (offline once cached, or with HF_HUB_OFFLINE=1)."""
+    from pathlib import Path
+
     from .agents import LatentSkillAgent
     from .config import ConfigError
     from .hub import CheckpointError, from_pretrained
@@ -435,13 +522,22 @@ def evaluate(
             agent.set_acting(**_parse_settings(settings))
     except (CheckpointError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
+    from .envs.video import VideoUnavailable, record_video
+
     try:
         result = agent.evaluate(
             n_episodes=episodes, n_envs=envs, seed=seed, deterministic=not stochastic, progress_bar=True
         )
-    except ValueError as exc:  # an env the checkpoint may not build, or one that does not fit it
+        _report(result, None if json_path is None else Path(json_path))
+        if video_path is not None:
+            recorded = record_video(
+                agent, video_path, seed=seed, deterministic=not stochastic, video_length=video_length
+            )
+            click.echo(
+                f"video            {video_path} ({recorded['frames']} frames at {recorded['fps']} fps)"
+            )
+    except (ValueError, VideoUnavailable) as exc:  # an env the checkpoint may not build or render
         raise click.ClickException(str(exc)) from exc
-    _report(result)
 
 
 @main.command()
@@ -450,11 +546,25 @@ def evaluate(
 @click.option(
     "--eval-episodes",
     type=click.IntRange(min=0),
-    default=0,
+    default=10,
     show_default=True,
-    help="Evaluate first and publish the results (eval_results.json, the card's metrics); 0 skips.",
+    help="Evaluate first and publish the results (eval_results.json, the card's metrics); 0 skips "
+    "(the card then says it was not evaluated). By default only where an evaluation env is recorded.",
 )
 @click.option("--eval-envs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--no-video",
+    is_flag=True,
+    help="Do not record replay.mp4 (recorded by default where the video extra is installed and the env renders).",
+)
+@click.option(
+    "--reproduce",
+    default=None,
+    metavar="COMMAND",
+    help="The command the card gives to train it again [default: `latent-skills train` with its config].",
+)
+@click.option("--revision", default=None, help="Push to this branch (created from main if needed).")
+@click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing to the branch.")
 @click.option(
     "--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility)."
 )
@@ -466,14 +576,19 @@ def push(
     repo_id: str,
     eval_episodes: int,
     eval_envs: int,
+    no_video: bool,
+    reproduce: str | None,
+    revision: str | None,
+    create_pr: bool,
     private: bool,
     token: str | None,
     commit_message: str | None,
     device: str,
 ) -> None:
     """Publish CHECKPOINT (a folder from `train` or `agent.save`) to the Hugging Face Hub repo REPO_ID
-    (owner/name, created if needed) in one commit: config.json, model.safetensors, a model card, and
-    with --eval-episodes the evaluation results; CHECKPOINT/logs/progress.csv becomes a learning curve."""
+    (owner/name, created if needed) in one commit: config.json, model.safetensors, a model card, the
+    evaluation results (--eval-episodes), a replay video (replay.mp4) and, from
+    CHECKPOINT/logs/progress.csv, a learning curve."""
     from pathlib import Path
 
     from huggingface_hub.utils import HfHubHTTPError
@@ -485,6 +600,8 @@ def push(
         agent = load_agent(checkpoint, device=device)
     except CheckpointError as exc:
         raise click.ClickException(str(exc)) from exc
+    from .envs.video import VideoUnavailable
+
     progress = Path(checkpoint) / "logs" / "progress.csv"
     try:
         url = push_to_hub(
@@ -493,13 +610,20 @@ def push(
             token=token,
             private=private or None,
             commit_message=commit_message,
-            eval_episodes=eval_episodes or None,
+            # the default evaluates only where an evaluation env is recorded; a given number always
+            eval_episodes=eval_episodes if _given("eval_episodes") else None,
             eval_envs=eval_envs,
+            video=False if no_video else None,
+            reproduce=reproduce,
+            revision=revision,
+            create_pr=create_pr,
             progress_csv=progress if progress.is_file() else None,
         )
-    except (HfHubHTTPError, ValueError) as exc:  # ValueError: a malformed repo id
+    except (HfHubHTTPError, ValueError, VideoUnavailable) as exc:  # ValueError: a malformed repo id
         raise click.ClickException(f"push to {repo_id} failed: {exc}") from exc
     click.echo(f"pushed {checkpoint} to {url}")
+    if getattr(url, "pr_url", None):
+        click.echo(f"pull request: {url.pr_url}")
 
 
 def _report(result: dict, path=None) -> None:

@@ -7,9 +7,12 @@ _snapshot_download.py):
 
 - ``POST /api/repos/create``                        create a repo (409 if it exists)
 - ``POST /api/validate-yaml``                       check a README.md's YAML header (create_commit asks)
+- ``POST /api/models/{repo}/branch/{branch}``        create a branch (from ``startingPoint`` or main;
+                                                    409 if it exists)
 - ``POST /api/models/{repo}/preupload/{rev}``       upload mode per file
 - ``POST /api/models/{repo}/commit/{rev}``          NDJSON commit: header, then ``file`` (base64) /
-                                                    ``deletedFile`` lines
+                                                    ``deletedFile`` lines; to a branch, or with
+                                                    ``?create_pr=1`` to a new ``refs/pr/N``
 - ``GET  /api/models/{repo}[/revision/{rev}]``      repo info: ``sha`` and ``siblings``
 - ``GET  /api/models/{repo}/tree/{rev}``            file listing (path, size, git blob oid)
 - ``HEAD|GET /{repo}/resolve/{rev}/{filename}``     a file, with ``X-Repo-Commit``, ``ETag``,
@@ -19,6 +22,9 @@ LFS: preupload answers ``"regular"`` for every file, so the client sends all con
 the commit's NDJSON) and never uses the LFS batch API or Xet; a commit with an ``lfsFile`` line is
 refused. The real Hub stores ``model.safetensors`` through LFS/Xet, which changes the upload
 transport only, not what ``push_to_hub`` sends or what the download returns.
+
+Revisions in paths are percent-encoded by the client (``refs%2Fpr%2F1``): routes match the raw path
+and decode each part.
 
 Errors carry the ``X-Error-Code`` header (``RepoNotFound``, ``RevisionNotFound``, ``EntryNotFound``)
 that the client maps to its exception classes. Anything else gets 501, so a new client call shows up
@@ -36,13 +42,15 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
 MAX_BODY = 64 * 1024 * 1024
 REPO = r"(?P<repo>[^/]+/[^/]+)"
-API = re.compile(rf"^/api/models/{REPO}(?:/(?P<op>revision|tree|preupload|commit)(?:/(?P<rest>.+))?)?$")
+API = re.compile(
+    rf"^/api/models/{REPO}(?:/(?P<op>revision|tree|preupload|commit|branch)(?:/(?P<rest>.+))?)?$"
+)
 RESOLVE = re.compile(rf"^/{REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
 
 
@@ -57,11 +65,24 @@ class Repo:
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)  # sha -> files at that commit
     messages: dict[str, str] = field(default_factory=dict)
     main: str | None = None
+    # branches other than main, and pull requests ("refs/pr/N"): name -> head commit (None: empty)
+    refs: dict[str, str | None] = field(default_factory=dict)
+
+    def has_ref(self, revision: str) -> bool:
+        return revision == "main" or revision in self.refs
 
     def resolve(self, revision: str) -> str | None:
         if revision == "main":
             return self.main
+        if revision in self.refs:
+            return self.refs[revision]
         return revision if revision in self.commits else None
+
+    def set_head(self, revision: str, sha: str) -> None:
+        if revision == "main":
+            self.main = sha
+        else:
+            self.refs[revision] = sha
 
 
 class FakeHub:
@@ -101,10 +122,25 @@ class FakeHub:
             self.repos[repo_id] = Repo(private=private)
             return True
 
-    def commit(self, repo_id: str, lines: list[dict]) -> str:
+    def branch(self, repo_id: str, branch: str, start: str | None) -> bool:
+        """Create ``branch`` at ``start`` (default main); False if it exists."""
         with self.lock:
             repo = self.repos[repo_id]
-            files = dict(repo.commits[repo.main]) if repo.main else {}
+            if repo.has_ref(branch):
+                return False
+            repo.refs[branch] = repo.resolve(start or "main")
+            return True
+
+    def commit(
+        self, repo_id: str, lines: list[dict], revision: str = "main", create_pr: bool = False
+    ) -> tuple[str, str | None]:
+        """Commit on ``revision`` (a branch), or on a new pull request from it; (sha, PR ref or None)."""
+        with self.lock:
+            repo = self.repos[repo_id]
+            if not repo.has_ref(revision):
+                raise LookupError(revision)
+            parent = repo.resolve(revision)
+            files = dict(repo.commits[parent]) if parent else {}
             header = lines[0]["value"]
             for line in lines[1:]:
                 key, value = line["key"], line["value"]
@@ -121,8 +157,13 @@ class FakeHub:
             sha = hashlib.sha1(f"{repo_id}:{len(repo.commits)}:{header['summary']}".encode()).hexdigest()
             repo.commits[sha] = files
             repo.messages[sha] = header["summary"]
-            repo.main = sha
-            return sha
+            pr = None
+            if create_pr:
+                pr = f"refs/pr/{1 + sum(ref.startswith('refs/pr/') for ref in repo.refs)}"
+                repo.refs[pr] = sha
+            else:
+                repo.set_head(revision, sha)
+            return sha, pr
 
 
 def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
@@ -165,6 +206,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def _path(self) -> str:
             return unquote(urlsplit(self.path).path)
 
+        def _query(self) -> dict[str, list[str]]:
+            return parse_qs(urlsplit(self.path).query)
+
         def _authorized(self) -> bool:
             if hub.require_token is None:
                 return True
@@ -172,11 +216,12 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self, routes) -> None:
             path = self._path()
+            raw = urlsplit(self.path).path  # matched undecoded: a revision may hold an encoded "/"
             with hub.lock:
                 hub.requests.append((self.command, path, self.headers.get("Authorization")))
             try:
                 for pattern, fn in routes:
-                    match = pattern.match(path) if not isinstance(pattern, str) else (path == pattern)
+                    match = pattern.match(raw) if not isinstance(pattern, str) else (path == pattern)
                     if match:
                         fn(match)
                         return
@@ -243,12 +288,22 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if not self._authorized():
                 self._error(401, "Invalid credentials in Authorization header")
                 return
-            if (match["rest"] or "main") != "main":
-                self._error(400, "the test Hub commits to main only")
-                return
+            revision = unquote(match["rest"] or "main")
             body = self._body()
+            if match["op"] == "branch":
+                start = json.loads(body or b"{}").get("startingPoint")
+                if start is not None and repo.resolve(start) is None and not repo.has_ref(start):
+                    self._error(404, f"Invalid rev id: {start}", "RevisionNotFound")
+                elif hub.branch(match["repo"], revision, start):
+                    self._json(200, {})
+                else:
+                    self._error(409, f"Reference {revision} already exists")
+                return
+            if not repo.has_ref(revision):
+                self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+                return
             if match["op"] == "preupload":
-                current = hub.files(match["repo"])
+                current = hub.files(match["repo"], revision)
                 files = [
                     {
                         "path": f["path"],
@@ -267,9 +322,11 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 if not lines or lines[0].get("key") != "header":
                     self._error(400, "a commit starts with its header line")
                     return
-                sha = hub.commit(match["repo"], lines)
+                create_pr = self._query().get("create_pr") == ["1"]
+                sha, pr = hub.commit(match["repo"], lines, revision, create_pr)
                 url = f"{hub.endpoint}/{match['repo']}/commit/{sha}"
-                self._json(200, {"commitUrl": url, "commitOid": sha, "pullRequestUrl": None})
+                pr_url = f"{hub.endpoint}/{match['repo']}/discussions/{pr.rsplit('/', 1)[1]}" if pr else None
+                self._json(200, {"commitUrl": url, "commitOid": sha, "pullRequestUrl": pr_url})
             else:
                 self._error(501, f"POST {match['op']} is not implemented by the test Hub")
 
@@ -279,11 +336,12 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return
             op = match["op"]
             revision, _, sub = (match["rest"] or "main").partition("/")
+            revision, sub = unquote(revision), unquote(sub)
             if op not in (None, "revision", "tree") or (op == "revision" and sub):
                 self._error(501, f"GET {self._path()} is not implemented by the test Hub")
                 return
             sha = repo.resolve(revision)
-            if sha is None and not (op is None or (revision == "main" and repo.main is None)):
+            if sha is None and not (op is None or (repo.has_ref(revision) and sha is None)):
                 self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
                 return
             files = repo.commits.get(sha, {}) if sha else {}
@@ -316,7 +374,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if sha is None:
                 self._error(404, "Invalid rev id", "RevisionNotFound")
                 return
-            data = repo.commits[sha].get(match["file"])
+            data = repo.commits[sha].get(unquote(match["file"]))
             if data is None:
                 self._error(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": sha})
                 return

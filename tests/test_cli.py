@@ -145,3 +145,59 @@ def test_set_seed_is_the_seed(minari_root, box_dataset, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "a" / "config.json").read_text())["config"]["seed"] == 5
+
+
+def test_train_logs_to_tensorboard_and_wandb_and_evaluates_during_training(
+    pointmaze_dataset, tmp_path, monkeypatch
+):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("wandb")
+    offline_wandb(monkeypatch, tmp_path)
+    out = tmp_path / "run"
+    tiny = _tiny_args(skills_steps=4, prior_steps=4, q_steps=6)
+    args = [
+        "train",
+        "test/pointmaze/random-v0",
+        "--out",
+        str(out),
+        "--eval-episodes",
+        "0",
+        "--eval-envs",
+        "1",
+    ]
+    during = ["--eval-freq", "3", "--eval-freq-episodes", "1", "--log", "csv,tensorboard,wandb"]
+    result = CliRunner().invoke(main, [*args, *during, *tiny])
+    assert result.exit_code == 0, result.output
+    assert "the best evaluated" in result.output
+    logs = out / "logs"
+    assert json.loads((logs / "config.json").read_text())["agent"] == "LDCQ"
+    assert "eval/mean_return" in (logs / "progress.csv").read_text().splitlines()[0]
+    assert list(logs.glob("events.out.tfevents.*"))
+    (run,) = logs.glob("wandb/offline-run-*/run-*.wandb")
+    assert b"eval/success_rate" in run.read_bytes() and b"q/loss" in run.read_bytes()
+    assert json.loads((out / "best" / "eval.json").read_text())["step"] in (3, 6)
+
+
+@pytest.mark.parametrize("fmt, module", [("tensorboard", "torch.utils.tensorboard"), ("wandb", "wandb")])
+def test_a_missing_log_package_is_one_line_naming_the_extra(fmt, module, monkeypatch, tmp_path):
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # as if not installed
+    result = CliRunner().invoke(main, ["train", "--log", f"csv,{fmt}", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1, result.output
+    assert f'pip install "latent-skills[{fmt}]"' in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()  # refused before any work
+
+
+def test_train_rejects_unknown_log_formats_and_eval_freq_without_env(minari_root, box_dataset, tmp_path):
+    result = CliRunner().invoke(main, ["train", "test/box/mixed-v0", "--log", "csv,mlflow"])
+    assert result.exit_code == 2 and "mlflow" in result.output and "tensorboard" in result.output
+    args = ["train", "test/box/mixed-v0", "--eval-freq", "5", "--out", str(tmp_path / "r"), *_tiny_args()]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "--eval-freq needs an evaluation env" in result.output
+
+
+def offline_wandb(monkeypatch, tmp_path) -> None:
+    """W&B without an account or network, every file it writes under ``tmp_path``."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for name in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / "wandb-home" / name.lower()))

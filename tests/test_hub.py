@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,7 @@ def assert_same_agent(a, b) -> None:
 
 
 def test_push_is_one_commit_of_safe_files_with_a_card(trained, hub):
-    url = push_to_hub(trained, "me/ldcq-umaze", token=TOKEN, eval_episodes=2, eval_envs=2)
+    url = push_to_hub(trained, "me/ldcq-umaze", token=TOKEN, eval_episodes=2, eval_envs=2, video=False)
     repo = hub.repos["me/ldcq-umaze"]
     assert len(repo.commits) == 1 and url == f"{hub.endpoint}/me/ldcq-umaze/commit/{repo.main}"
     assert not repo.private
@@ -119,6 +120,7 @@ def test_push_is_one_commit_of_safe_files_with_a_card(trained, hub):
     card = ModelCard(files["README.md"].decode())
     data = card.data
     assert data.library_name == "latent-skills" and data.pipeline_tag == "reinforcement-learning"
+    assert data.license == "mit"
     assert {"reinforcement-learning", "offline-rl", "latent-diffusion", "LDCQ"} <= set(data.tags)
     assert {trained.spec.dataset_id, trained.spec.env_id} <= set(data.tags)
     assert data.datasets == [trained.spec.dataset_id]
@@ -136,12 +138,18 @@ def test_push_is_one_commit_of_safe_files_with_a_card(trained, hub):
         f'"horizon": {TINY["horizon"]}',
         "replanning interval",
         "![training losses](learning_curve.png)",
+        "https://arxiv.org/abs/2309.06599",  # LDCQ's paper
+        "https://arxiv.org/abs/2310.00311",  # LatentDiffuser's
+        "## Reproduce",
+        f"latent-skills train {trained.spec.dataset_id} --agent LDCQ --preset ",
+        "## License",
     ):
         assert text in card.text, text
+    assert "<video" not in card.text and "not evaluated" not in card.text
 
 
 def test_from_pretrained_with_an_empty_cache_acts_identically(trained, hub, tmp_path):
-    push_to_hub(trained, "me/ldcq", token=TOKEN)
+    push_to_hub(trained, "me/ldcq", token=TOKEN, eval_episodes=0, video=False)
     assert "eval_results.json" not in hub.files("me/ldcq")
     agent = from_pretrained(LDCQ, "me/ldcq", device="cpu", cache_dir=tmp_path / "cache")
     assert isinstance(agent, LDCQ) and agent.stages_completed == ["skills", "prior", "q"]
@@ -157,7 +165,7 @@ def test_from_pretrained_with_an_empty_cache_acts_identically(trained, hub, tmp_
 
 
 def test_loads_offline_from_the_cache(trained, hub, monkeypatch):
-    push_to_hub(trained, "me/offline", token=TOKEN)
+    push_to_hub(trained, "me/offline", token=TOKEN, eval_episodes=0, video=False)
     from_pretrained(LDCQ, "me/offline")  # fills the default cache (HF_HUB_CACHE)
     hub.stop()
     seen = len(hub.requests)
@@ -174,7 +182,7 @@ def test_wrong_class_and_bad_names_are_clear_errors(trained, hub, tmp_path):
     class OtherAgent(LDCQ):
         pass
 
-    push_to_hub(trained, "me/wrong", token=TOKEN)
+    push_to_hub(trained, "me/wrong", token=TOKEN, eval_episodes=0, video=False)
     with pytest.raises(CheckpointError, match=r"holds a LDCQ agent, not a OtherAgent.*LDCQ\.from_pretrained"):
         from_pretrained(OtherAgent, "me/wrong")
     with pytest.raises(CheckpointError, match=r"holds a LDCQ agent, not a OtherAgent.*LDCQ\.load"):
@@ -190,18 +198,28 @@ def test_wrong_class_and_bad_names_are_clear_errors(trained, hub, tmp_path):
 
 
 def test_a_second_push_replaces_stale_results(trained, hub):
-    push_to_hub(trained, "me/twice", token=TOKEN, eval_episodes=1, eval_envs=1)
+    push_to_hub(trained, "me/twice", token=TOKEN, eval_episodes=1, eval_envs=1, video=False)
     assert "eval_results.json" in hub.files("me/twice")
-    push_to_hub(trained, "twice", token=TOKEN, commit_message="weights only", progress_csv="/nonexistent.csv")
+    push_to_hub(
+        trained,
+        "twice",
+        token=TOKEN,
+        commit_message="weights only",
+        progress_csv="/nonexistent.csv",
+        eval_episodes=0,
+        video=False,
+    )
     repo = hub.repos["test-user/twice"]  # a bare name lands in the user's namespace
     assert len(repo.commits) == 1 and repo.messages[repo.main] == "weights only"
-    push_to_hub(trained, "me/twice", token=TOKEN, progress_csv="/nonexistent.csv")
+    push_to_hub(
+        trained, "me/twice", token=TOKEN, progress_csv="/nonexistent.csv", eval_episodes=0, video=False
+    )
     files = hub.files("me/twice")
     assert len(hub.repos["me/twice"].commits) == 2
     assert set(files) == {"config.json", "model.safetensors", "README.md"}  # stale results deleted
-    assert "Not evaluated when pushed" in files["README.md"].decode()
+    assert "This agent was not evaluated when pushed** (eval_episodes=0)" in files["README.md"].decode()
     with pytest.raises(HfHubHTTPError, match="401"):
-        push_to_hub(trained, "me/twice", token="hf_wrong")
+        push_to_hub(trained, "me/twice", token="hf_wrong", eval_episodes=0, video=False)
 
 
 def test_cli_push_then_evaluate_a_hub_id(trained, hub, tmp_path):
@@ -209,11 +227,25 @@ def test_cli_push_then_evaluate_a_hub_id(trained, hub, tmp_path):
     (checkpoint / "logs").mkdir()
     shutil.copy(trained.logger.output_formats[0].file.name, checkpoint / "logs" / "progress.csv")
     runner = CliRunner()
-    result = runner.invoke(main, ["push", str(checkpoint), "me/cli", "--private", "--token", TOKEN])
+    push = ["push", str(checkpoint), "me/cli", "--no-video", "--eval-episodes", "1", "--eval-envs", "1"]
+    result = runner.invoke(
+        main, [*push, "--private", "--token", TOKEN, "--reproduce", "latent-skills train X"]
+    )
     assert result.exit_code == 0, result.output
     assert f"{hub.endpoint}/me/cli/commit/" in result.output
     assert hub.repos["me/cli"].private
-    assert "learning_curve.png" in hub.files("me/cli")
+    files = hub.files("me/cli")
+    assert {"learning_curve.png", "eval_results.json"} <= set(files) and "replay.mp4" not in files
+    assert "latent-skills train X" in files["README.md"].decode()
+    # --revision pushes to a branch, --create-pr opens a pull request: main stays as it was
+    main_head = hub.repos["me/cli"].main
+    result = runner.invoke(main, [*push, "--token", TOKEN, "--revision", "v1", "--eval-episodes", "0"])
+    assert result.exit_code == 0, result.output
+    assert "eval_results.json" not in hub.files("me/cli", "v1") and hub.repos["me/cli"].main == main_head
+    result = runner.invoke(main, [*push, "--token", TOKEN, "--create-pr", "--message", "proposal"])
+    assert result.exit_code == 0, result.output
+    assert f"pull request: {hub.endpoint}/me/cli/discussions/1" in result.output
+    assert hub.repos["me/cli"].main == main_head and "refs/pr/1" in hub.repos["me/cli"].refs
 
     args = ["evaluate", "me/cli", "--episodes", "1", "--envs", "1"]
     result = runner.invoke(main, args)  # private: without the token the repo is not visible
@@ -223,14 +255,16 @@ def test_cli_push_then_evaluate_a_hub_id(trained, hub, tmp_path):
     assert "normalized score" in result.output
     result = runner.invoke(main, ["evaluate", "no/such/thing"])
     assert result.exit_code == 1 and "neither a checkpoint folder" in result.output
+    started = time.perf_counter()
     result = runner.invoke(main, ["push", str(checkpoint), "me/cli", "--token", "hf_wrong"])
     assert result.exit_code == 1 and "push to me/cli failed" in result.output
+    assert time.perf_counter() - started < 5  # refused before any evaluation or video
 
 
 def test_card_without_evaluation_and_curve_without_matplotlib(trained, tmp_path, monkeypatch):
     card = model_card(trained, "me/plain")
     assert card.data.eval_results is None and "model-index" not in card.content
-    assert "Not evaluated when pushed" in card.text and "learning_curve" not in card.text
+    assert "not evaluated when pushed" in card.text and "learning_curve" not in card.text
     csv = trained.logger.output_formats[0].file.name
     assert write_learning_curve(csv, tmp_path / "curve.png")
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if matplotlib were not installed
@@ -243,7 +277,7 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
     meta["format_version"] = 0
     meta["settings"] = meta.pop("config")  # pretend format 0 called it "settings"
     (folder / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1\]"):
+    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2\]"):
         LDCQ.load(folder)
 
     def zero_to_one(meta, tensors):
@@ -252,10 +286,20 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
 
     monkeypatch.setitem(MIGRATIONS, 0, zero_to_one)
     assert_same_agent(trained, LDCQ.load(folder))
-    meta["format_version"] = 3
+    meta["format_version"] = 4
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="newer"):
         LDCQ.load(folder)
+
+
+def test_a_format_2_checkpoint_keeps_the_ddpm_variance_it_was_used_with(trained, tmp_path):
+    folder = trained.save(tmp_path / "v2")
+    meta = json.loads((folder / "config.json").read_text())
+    meta["format_version"] = 2
+    del meta["config"]["ddpm_variance"]
+    (folder / "config.json").write_text(json.dumps(meta))
+    assert trained.config.ddpm_variance == "beta"  # new agents: the paper's Algorithm 1
+    assert LDCQ.load(folder).config.ddpm_variance == "posterior"  # what format 2 sampled with
 
 
 FRESH_PROCESS = """
@@ -272,7 +316,7 @@ def test_a_fresh_process_with_a_fresh_cache_acts_identically(trained, hub, tmp_p
     import os
     import subprocess
 
-    push_to_hub(trained, "me/ldcq", token=TOKEN)
+    push_to_hub(trained, "me/ldcq", token=TOKEN, eval_episodes=0, video=False)
     obs, _ = trained.spec.make_env().reset(seed=3)
     env = {
         **os.environ,
@@ -289,3 +333,98 @@ def test_a_fresh_process_with_a_fresh_cache_acts_identically(trained, hub, tmp_p
     expected, _ = trained.predict(obs, deterministic=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [float(a).hex() for a in expected]
     assert any((tmp_path / "fresh-home").rglob("model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def renders(trained, tmp_path_factory):
+    """None where the agent's env renders a video here, else why not (the video tests skip with it)."""
+    from latent_skills.envs.video import VideoUnavailable, record_video
+
+    try:
+        record_video(trained, tmp_path_factory.mktemp("probe") / "probe.mp4", video_length=1)
+    except VideoUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def test_push_evaluates_by_default_and_shows_a_replay(trained, hub, renders, recwarn):
+    info = push_to_hub(trained, "me/default", token=TOKEN, video_length=5)
+    files = hub.files("me/default")
+    assert json.loads(files["eval_results.json"])["n_episodes"] == 10  # as huggingface_sb3's default
+    card = files["README.md"].decode()
+    if renders is not None:  # the push goes on without the video and says why
+        assert "replay.mp4" not in files and "<video" not in card
+        assert any("pushing without replay.mp4" in str(w.message) for w in recwarn)
+        pytest.skip(f"no rendering here: {renders}")
+    assert files["replay.mp4"][4:8] == b"ftyp"  # an MP4
+    url = f"{hub.endpoint}/me/default/resolve/main/replay.mp4"
+    assert f'<video controls autoplay loop muted src="{url}"></video>' in card
+    assert info == f"{hub.endpoint}/me/default/commit/{hub.repos['me/default'].main}"
+    # the video stays on the Hub: from_pretrained downloads no MP4
+    snapshot = Path(constants.HF_HUB_CACHE)
+    from_pretrained(LDCQ, "me/default")
+    assert not list(snapshot.rglob("*.mp4"))
+    # a push without evaluation or video deletes the old ones
+    push_to_hub(trained, "me/default", token=TOKEN, eval_episodes=0, video=False)
+    assert not {"replay.mp4", "eval_results.json"} & set(hub.files("me/default"))
+
+
+def test_an_agent_without_an_eval_env_is_pushed_unevaluated(trained, hub, tmp_path):
+    from dataclasses import replace
+
+    agent = LDCQ.load(trained.save(tmp_path / "copy"))
+    agent.spec = replace(agent.spec, eval_env_spec=None)
+    push_to_hub(agent, "me/no-env", token=TOKEN, progress_csv="/nonexistent.csv")
+    files = hub.files("me/no-env")
+    assert set(files) == {"config.json", "model.safetensors", "README.md"}
+    assert (
+        "not evaluated when pushed** (no evaluation env is recorded with it)" in files["README.md"].decode()
+    )
+
+
+def test_revision_pull_request_and_force_download(trained, hub, tmp_path):
+    push_to_hub(trained, "me/rev", token=TOKEN, eval_episodes=0, video=False)
+    main_head = hub.repos["me/rev"].main
+    push_to_hub(trained, "me/rev", token=TOKEN, eval_episodes=1, eval_envs=1, video=False, revision="v1")
+    repo = hub.repos["me/rev"]
+    assert repo.main == main_head and "eval_results.json" in hub.files("me/rev", "v1")
+    assert_same_agent(trained, from_pretrained(LDCQ, "me/rev", revision="v1", cache_dir=tmp_path / "c"))
+
+    info = push_to_hub(  # it must change something: the Hub skips a commit that changes nothing
+        trained,
+        "me/rev",
+        token=TOKEN,
+        eval_episodes=2,
+        video=False,
+        create_pr=True,
+        commit_message="proposal",
+    )
+    assert info.pr_url == f"{hub.endpoint}/me/rev/discussions/1" and info.pr_revision == "refs/pr/1"
+    assert repo.main == main_head and repo.messages[repo.refs["refs/pr/1"]] == "proposal"
+    assert_same_agent(
+        trained, from_pretrained(LDCQ, "me/rev", revision="refs/pr/1", cache_dir=tmp_path / "c")
+    )
+
+    def downloads() -> int:
+        return sum(m == "GET" and p.endswith("/model.safetensors") for m, p, _ in hub.requests)
+
+    from_pretrained(LDCQ, "me/rev", cache_dir=tmp_path / "c")
+    before = downloads()
+    from_pretrained(LDCQ, "me/rev", cache_dir=tmp_path / "c")
+    assert downloads() == before  # cached
+    from_pretrained(LDCQ, "me/rev", cache_dir=tmp_path / "c", force_download=True)
+    assert downloads() == before + 1
+
+
+def test_the_default_reproduce_command_rebuilds_the_config(trained):
+    import shlex
+
+    from latent_skills.hub.card import default_reproduce
+
+    words = shlex.split(default_reproduce(trained))
+    assert words[:5] == ["latent-skills", "train", trained.spec.dataset_id, "--agent", "LDCQ"]
+    preset = words[words.index("--preset") + 1]
+    settings = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "--set")
+    seed = int(words[words.index("--seed") + 1])
+    rebuilt = type(trained.config).from_preset(preset, **settings, seed=seed)
+    assert rebuilt == trained.config

@@ -15,6 +15,16 @@ if TYPE_CHECKING:
 
 LIBRARY_NAME = "latent-skills"
 BASE_TAGS = ("reinforcement-learning", "offline-rl", "latent-diffusion", LIBRARY_NAME)
+LICENSE = "mit"  # the library's license (pyproject.toml); the weights are published under it too
+# The papers behind the agents: (title, arXiv id, what the library takes from it)
+PAPERS = (
+    (
+        "Reasoning with Latent Diffusion in Offline Reinforcement Learning",
+        "2309.06599",
+        "LDCQ, LDGC, LDCP and BCQ-H",
+    ),
+    ("Efficient Planning with Latent Diffusion", "2310.00311", "LatentDiffuser"),
+)
 
 # What each agent is, in a sentence or two; other agent types fall back to their docstring.
 DESCRIPTIONS = {
@@ -59,12 +69,49 @@ def card_data(agent: Any, repo_id: str, eval_results: dict[str, Any] | None = No
                 results.append(EvalResult(**where, metric_type=key, metric_name=key, metric_value=value))
     return ModelCardData(
         library_name=LIBRARY_NAME,
+        license=LICENSE,
         pipeline_tag="reinforcement-learning",
         tags=tags,
         datasets=[dataset_id] if dataset_id else None,
         model_name=repo_id.split("/")[-1],
         eval_results=results,
     )
+
+
+def default_reproduce(agent: Any) -> str:
+    """A ``latent-skills train`` command that trains ``agent``'s config on its dataset: the preset its
+    config is closest to, and ``--set`` for every field that differs from it. (A recipe name says it
+    shorter: pass ``reproduce=`` to the push where one was used.)"""
+    from latent_skills.agents.spec import default_horizon
+
+    config, dataset = agent.config, agent.spec.dataset_id
+    ours = config.to_dict()
+    best: tuple[int, str, list[str]] | None = None
+    for preset in sorted(type(config).PRESETS):
+        try:
+            horizon = {"horizon": default_horizon(dataset)} if dataset else {}
+            theirs = type(config).from_preset(preset, **horizon, seed=config.seed).to_dict()
+        except Exception:  # a preset that does not validate at this H: not a candidate
+            continue
+        differ = [key for key in ours if key != "seed" and ours[key] != theirs.get(key)]
+        if best is None or len(differ) < best[0]:
+            best = (len(differ), preset, differ)
+    words = ["latent-skills train", dataset or "DATASET", "--agent", type(agent).__name__]
+    if best is not None:
+        words += ["--preset", best[1], *(f"--set {key}={_cli_value(ours[key])}" for key in best[2])]
+    words += ["--seed", str(config.seed)]
+    if dataset and not dataset.startswith("latent-skills/"):  # the library makes its own datasets
+        words.append("--download")
+    return " ".join(words)
+
+
+def _cli_value(value: Any) -> str:
+    """A config value as ``--set`` parses it: lists as ``1,2,3``, None as ``none``."""
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def model_card(
@@ -74,13 +121,29 @@ def model_card(
     *,
     learning_curve: str | None = None,
     library_version: str | None = None,
+    video: str | None = None,
+    reproduce: str | None = None,
+    not_evaluated: str | None = None,
 ) -> ModelCard:
     """The whole card: metadata plus a body saying what the agent is, how to load and evaluate it, how
-    it was trained and evaluated, and on which dataset. ``learning_curve`` names an image in the repo."""
+    to reproduce it, how it was trained and evaluated, and on which dataset.
+
+    ``learning_curve`` names an image in the repo; ``video`` the URL of a replay video to show;
+    ``reproduce`` is the command that trains it (default: :func:`default_reproduce`);
+    ``not_evaluated`` says why there are no ``eval_results`` (shown in the card)."""
     from huggingface_hub import ModelCard
 
     data = card_data(agent, repo_id, eval_results)
-    body = _body(agent, repo_id, eval_results, learning_curve, library_version)
+    body = _body(
+        agent,
+        repo_id,
+        eval_results,
+        learning_curve,
+        library_version,
+        video=video,
+        reproduce=reproduce or default_reproduce(agent),
+        not_evaluated=not_evaluated,
+    )
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
@@ -90,6 +153,10 @@ def _body(
     eval_results: dict[str, Any] | None,
     learning_curve: str | None,
     library_version: str | None,
+    *,
+    video: str | None,
+    reproduce: str,
+    not_evaluated: str | None,
 ) -> str:
     kind = type(agent).__name__
     config, spec = agent.config, agent.spec
@@ -101,6 +168,17 @@ def _body(
         f"An agent of type **{kind}** from the `{LIBRARY_NAME}` library, trained on the offline "
         f"dataset `{dataset_id}`. {description}",
         "",
+    ]
+    if video:
+        lines += [
+            "## Replay",
+            "",
+            f'<video controls autoplay loop muted src="{video}"></video>',
+            "",
+            f"One evaluation episode (`replay.mp4`, [download]({video})).",
+            "",
+        ]
+    lines += [
         "## Usage",
         "",
         "```python",
@@ -123,7 +201,16 @@ def _body(
         "```",
         "",
     ]
-    lines += _evaluation_section(agent, eval_results)
+    lines += _evaluation_section(agent, eval_results, not_evaluated)
+    lines += [
+        "## Reproduce",
+        "",
+        "```bash",
+        f"pip install {LIBRARY_NAME}",
+        reproduce,
+        "```",
+        "",
+    ]
     if learning_curve:
         lines += ["## Learning curve", "", f"![training losses]({learning_curve})", ""]
     steps = getattr(agent, "num_timesteps", 0)
@@ -159,6 +246,7 @@ def _body(
         [
             ", `eval_results.json` (the evaluation, episode by episode)" if eval_results is not None else "",
             ", `learning_curve.png` (training losses)" if learning_curve else "",
+            ", `replay.mp4` (an evaluation episode)" if video else "",
         ]
     )
     lines += [
@@ -169,6 +257,17 @@ def _body(
         "dataset and evaluation env), `model.safetensors` (every network's tensors and the "
         f"normalisation statistics){extras} and this card. Nothing is pickled.",
         "",
+        "## Papers",
+        "",
+        *(
+            f"- *{title}*, [arXiv:{arxiv}](https://arxiv.org/abs/{arxiv}) ({what})"
+            for title, arxiv, what in PAPERS
+        ),
+        "",
+        "## License",
+        "",
+        f"MIT, as the `{LIBRARY_NAME}` library. The dataset keeps its own license.",
+        "",
     ]
     return "\n".join(lines)
 
@@ -178,13 +277,15 @@ def _acting_settings(config: Any) -> str:
     return ", ".join(f"`{name}={getattr(config, name)}`" for name in config.ACTING)
 
 
-def _evaluation_section(agent: Any, results: dict[str, Any] | None) -> list[str]:
+def _evaluation_section(agent: Any, results: dict[str, Any] | None, not_evaluated: str | None) -> list[str]:
     config = agent.config
     if results is None:
+        why = f" ({not_evaluated})" if not_evaluated else ""
         return [
             "## Evaluation",
             "",
-            "Not evaluated when pushed; the command above evaluates it. The agent acts with "
+            f"**This agent was not evaluated when pushed**{why}: no score is reported. "
+            "The command above evaluates it. The agent acts with "
             f"{_acting_settings(config)}, replanning every {config.replan_every} steps.",
             "",
         ]
