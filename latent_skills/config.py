@@ -205,6 +205,7 @@ class Range:
         if self.low is None:
             return "any number"
         left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        assert self.high is not None  # both bounds are set here
         return f"in {left}{_number(self.low)}, {_number(self.high)}{right}"
 
 
@@ -348,7 +349,6 @@ class LDCQConfig(AgentConfig):
     per_beta_start: float = 0.3
     per_beta_growth: float = 0.03  # added every per_beta_every steps, up to 1
     per_beta_every: int = 3000
-
 
 
 # "quick": a 2-core CPU trains a 100k-step PointMaze UMaze dataset end to end in ≤ 10 minutes

@@ -140,7 +140,7 @@ def _log_hparams(logger: Logger, hparams: dict[str, Any], agent: Any) -> None:
     metrics = {f"{stage}/loss": 0.0 for stage in agent.stage_names()}
     metrics["eval/mean_return"] = 0.0
     for board in boards:
-        board.write({"hparams": HParam(flat, metrics)}, {"hparams": None}, agent.num_timesteps)
+        board.write({"hparams": HParam(flat, metrics)}, {"hparams": None}, agent.num_timesteps)  # type: ignore[dict-item]
 
 
 def _wandb_writer(

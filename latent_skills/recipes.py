@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: tomli is the same parser, published before tomllib
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[no-redef]
 
 DEFAULT_EVAL_EPISODES = 20  # as `latent-skills train --eval-episodes`
 RECIPE_DATA = "recipe_data"  # the package-data folder of latent_skills that holds the shipped recipes

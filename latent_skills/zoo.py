@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[no-redef]
 
 RESULTS_NAME = "results.json"
 README_NAME = "README.md"

@@ -289,9 +289,15 @@ def test_stochastic_evaluation_depends_only_on_its_seed(trained):
     obs, _ = gym.make("PointMaze_UMaze-v3").reset(seed=0)
     trained.agent.predict(obs)  # advances the acting generator
     assert returns(3) == first
-    assert trained.agent.evaluate(  # the same start states, other action noise: the returns move
-        gym.make("PointMaze_UMazeDense-v3", max_episode_steps=15), n_episodes=2, seed=3, deterministic=True
-    )["returns"] != first
+    assert (
+        trained.agent.evaluate(  # the same start states, other action noise: the returns move
+            gym.make("PointMaze_UMazeDense-v3", max_episode_steps=15),
+            n_episodes=2,
+            seed=3,
+            deterministic=True,
+        )["returns"]
+        != first
+    )
 
 
 # --------------------------------------------------------------------------- sample_latents

@@ -18,7 +18,7 @@ import contextlib
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import gymnasium as gym
 import minari
@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from latent_skills.config import AgentConfig, ConfigError
 from latent_skills.data import EpisodeArrays, SkillWindows, load_dataset
 from latent_skills.hub.checkpoint import CheckpointError, read_checkpoint, split_state, write_checkpoint
-from latent_skills.nn import StateNormalizer
+from latent_skills.nn import SkillVAE, StateNormalizer
 
 from . import training
 from .policy import SkillPolicy, SkillState
@@ -301,7 +301,7 @@ class LatentSkillAgent:
     def posterior(self, batch_size: int = 4096, progress_bar: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """q(z|τ) mean and std of every training window (computed once per trained encoder)."""
         if self.data.posterior is None:
-            w, vae = self.data.windows, self._modules["vae"]
+            w, vae = self.data.windows, cast(SkillVAE, self._modules["vae"])
             mean = np.empty((len(w), self.config.latent_dim), np.float32)
             std = np.empty_like(mean)
             vae.eval()

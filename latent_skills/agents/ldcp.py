@@ -9,12 +9,13 @@ model on the data's support.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from latent_skills.config import LDCPConfig
+from latent_skills.nn import SkillWorldModel
 
 from .base import LatentSkillAgent
 from .policy import SkillPolicy
@@ -77,7 +78,8 @@ class LDCP(LatentSkillAgent):
         if z.ndim == 3 and len(z) != len(states):
             raise ValueError(f"latents are for {len(z)} states but the observation has {len(states)}")
         z_t = self._tensor(z if z.ndim == 3 else z[None])
-        ends = self.modules()["dynamics"].predict(self._tensor(states)[:, None], z_t).cpu().numpy()
+        dynamics = cast(SkillWorldModel, self.modules()["dynamics"])
+        ends = dynamics.predict(self._tensor(states)[:, None], z_t).cpu().numpy()
         return ends[0] if single and z.ndim == 2 else ends
 
     def plan(self, observation: Any, *, deterministic: bool = False, seed: int | None = None) -> Plan:

@@ -70,8 +70,8 @@ class SkillPolicy:
         z = self.prior.sample(
             self.tensor(np.asarray(states, np.float32)), n, generator=self.seeded(seed), **sampler
         )
-        z = z.cpu().numpy()
-        return z[0] if single else z
+        latents = z.cpu().numpy()
+        return latents[0] if single else latents
 
     @torch.no_grad()
     def predict(
@@ -108,8 +108,8 @@ class SkillPolicy:
             rows = self.tensor(np.flatnonzero(replan))
             z[replan] = self.selector.select(s[rows], self.prior, gen, deterministic).cpu().numpy()
             since[replan] = 0
-        gen = None if deterministic else self.generator
-        actions = self.vae.act(s, self.tensor(z), deterministic=deterministic, generator=gen).cpu().numpy()
+        noise = None if deterministic else self.generator
+        actions = self.vae.act(s, self.tensor(z), deterministic=deterministic, generator=noise).cpu().numpy()
         since += 1
         return (actions[0] if single else actions), (z, since)
 

@@ -14,13 +14,14 @@ references to them and the acting settings of the config, so it is rebuilt whene
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 from torch import nn
 
 from latent_skills.config import AgentConfig
 from latent_skills.diffusion import DiffusionSchedule, sample
+from latent_skills.nn import LatentDenoiser, LatentEnergyModel, SkillVAE, StateNormalizer
 
 from .spec import AgentSpec
 
@@ -41,7 +42,7 @@ class LatentPrior:
 
     def __init__(self, modules: Modules, config: AgentConfig, spec: AgentSpec, device: torch.device) -> None:
         self.modules, self.config, self.spec, self.device = modules, config, spec, device
-        self.vae: Any = modules["vae"]
+        self.vae = cast(SkillVAE, modules["vae"])
 
     @classmethod
     def check_spec(cls, spec: AgentSpec) -> None:
@@ -64,8 +65,13 @@ class LatentPrior:
         *,
         generator: torch.Generator,
         shared_noise: bool = False,
-        **sampler: Any,
+        solver: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        energy_guidance: float | None = None,
     ) -> torch.Tensor:
+        """``n`` latents per state, ``(B, n, D)``; ``solver``, ``steps``, ``guidance`` and
+        ``energy_guidance`` override the config's sampler settings where the prior has them."""
         raise NotImplementedError
 
     def standardise(self, z: torch.Tensor) -> torch.Tensor:
@@ -82,11 +88,12 @@ class DiffusionPrior(LatentPrior):
     """The latent diffusion prior p(z | s): DDPM over standardised latents, sampled with the config's
     solver (``sampler``, ``sampler_steps``), classifier-free guidance ``guidance``."""
 
-    requires = ("vae", "latent_norm", "denoiser")
+    requires: ClassVar[tuple[str, ...]] = ("vae", "latent_norm", "denoiser")
 
     def __init__(self, modules: Modules, config: AgentConfig, spec: AgentSpec, device: torch.device) -> None:
         super().__init__(modules, config, spec, device)
-        self.denoiser, self.latent_norm = modules["denoiser"], modules["latent_norm"]
+        self.denoiser = cast(LatentDenoiser, modules["denoiser"])
+        self.latent_norm = cast(StateNormalizer, modules["latent_norm"])
         self.schedule = DiffusionSchedule(config.diffusion_timesteps).to(device)
 
     @torch.no_grad()
@@ -100,10 +107,10 @@ class DiffusionPrior(LatentPrior):
         solver: str | None = None,
         steps: int | None = None,
         guidance: float | None = None,
-        energy_guidance: EnergyGuidance | None = None,
+        energy_guidance: float | None = None,
     ) -> torch.Tensor:
-        """``n`` latents per state, ``(B, n, D)``, unstandardised (tilted by ``energy_guidance``'s
-        score correction where given)."""
+        """``n`` latents per state, ``(B, n, D)``, unstandardised (tilted toward high Q with scale
+        ``energy_guidance`` by a prior that has an energy model)."""
         c = self.config
         solver = solver or c.sampler
         z = sample(
@@ -119,9 +126,17 @@ class DiffusionPrior(LatentPrior):
             ddpm_variance=c.ddpm_variance,
             generator=generator,
             shared_noise=shared_noise,
-            energy_guidance=energy_guidance,
+            energy_guidance=self.score_correction(energy_guidance),
         )
         return self.latent_norm.inverse(z)
+
+    def score_correction(self, scale: float | None) -> EnergyGuidance | None:
+        """What energy guidance adds to the score: nothing, for a prior without an energy model."""
+        if scale:
+            raise ValueError(
+                f"energy_guidance={scale}: this prior has no energy model (LatentDiffuser's has); leave it out"
+            )
+        return None
 
     def standardise(self, z: torch.Tensor) -> torch.Tensor:
         return self.latent_norm(z)
@@ -180,33 +195,14 @@ class EnergyGuidedPrior(DiffusionPrior):
     """p(z | s) · exp(β Q(s, z)): the diffusion prior's score plus ``energy_guidance`` · ∇_z f of the
     time-dependent energy model (0: the plain diffusion prior)."""
 
-    requires = (*DiffusionPrior.requires, "energy")
+    requires: ClassVar[tuple[str, ...]] = (*DiffusionPrior.requires, "energy")
 
-    @torch.no_grad()
-    def sample(  # type: ignore[override]
-        self,
-        states: torch.Tensor,
-        n: int,
-        *,
-        generator: torch.Generator,
-        shared_noise: bool = False,
-        solver: str | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        energy_guidance: float | None = None,
-    ) -> torch.Tensor:
-        scale = self.config.energy_guidance if energy_guidance is None else energy_guidance  # type: ignore[attr-defined]
-        hook = self.modules["energy"].guidance(scale) if scale != 0.0 else None
-        return super().sample(
-            states,
-            n,
-            generator=generator,
-            shared_noise=shared_noise,
-            solver=solver,
-            steps=steps,
-            guidance=guidance,
-            energy_guidance=hook,
-        )
+    def score_correction(self, scale: float | None) -> EnergyGuidance | None:
+        """``scale`` · ∇_z f of the energy model (default scale: the config's ``energy_guidance``; 0:
+        the plain diffusion prior)."""
+        scale = cast(Any, self.config).energy_guidance if scale is None else scale
+        energy = cast(LatentEnergyModel, self.modules["energy"])
+        return energy.guidance(scale) if scale != 0.0 else None
 
     @property
     def plain(self) -> LatentPrior:
@@ -228,11 +224,12 @@ class GaussianPrior(LatentPrior):
         solver: str | None = None,
         steps: int | None = None,
         guidance: float | None = None,
+        energy_guidance: float | None = None,
     ) -> torch.Tensor:
-        if solver is not None or steps is not None or guidance is not None:
+        if solver is not None or steps is not None or guidance is not None or energy_guidance is not None:
             raise ValueError(
-                "BCQH samples the VAE's Gaussian prior: solver, steps and guidance apply to diffusion "
-                "priors only (LDCQ); leave them out"
+                "BCQH samples the VAE's Gaussian prior: solver, steps, guidance and energy_guidance apply "
+                "to diffusion priors only (LDCQ); leave them out"
             )
         mean, std = self.vae.prior(self.condition(states))
         # shared noise: every row draws the same standard-normal n × D block (deterministic acting)

@@ -65,7 +65,7 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, meta: dict[str, Any],
 
 
 def numpy_generator_state(rng: np.random.Generator) -> dict[str, Any]:
-    return rng.bit_generator.state  # a dict of ints and strings: JSON as it is
+    return dict(rng.bit_generator.state)  # ints and strings: JSON as it is
 
 
 def set_numpy_generator_state(rng: np.random.Generator, state: dict[str, Any]) -> None:

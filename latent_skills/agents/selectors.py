@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from latent_skills.config import AgentConfig
-from latent_skills.nn import q_candidates
+from latent_skills.nn import SkillWorldModel, TwinCritic, q_candidates
 
 from .priors import LatentPrior
 from .spec import AgentSpec
@@ -89,7 +89,8 @@ class QArgmax(LatentSelector):
         candidates = prior.sample(
             states, self.config.act_candidates, generator=generator, shared_noise=shared_noise
         )
-        return _pick(candidates, q_candidates(self.modules["critic"], states, candidates).argmax(1))
+        critic = cast(TwinCritic, self.modules["critic"])
+        return _pick(candidates, q_candidates(critic, states, candidates).argmax(1))
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class TreeSearch(LatentSelector):
         Level k samples n latents at each of the ``B·n^k`` frontier states and predicts them all in
         one batched call: ``n + n² + … + n^d`` predictions per state."""
         c: Any = self.config
-        n, depth, dynamics = c.plan_candidates, c.plan_depth, self.modules["dynamics"]
+        n, depth, dynamics = c.plan_candidates, c.plan_depth, cast(SkillWorldModel, self.modules["dynamics"])
         frontier, first, first_ends = states, states.new_empty(0), states.new_empty(0)
         for level in range(depth):
             # (R, n, D): row r·n + i of the next frontier continues frontier row r with latent i

@@ -18,7 +18,7 @@ import copy
 import math
 import os
 import tempfile
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -136,7 +136,7 @@ class SkillsStage(TrainingStage):
 
     def __init__(self, agent: LatentSkillAgent, index: int) -> None:
         super().__init__(agent, index)
-        self.vae = agent.modules()["vae"]
+        self.vae = cast(SkillVAE, agent.modules()["vae"])
         agent.data.posterior = None  # the encoder changes: cached posteriors are stale
         self.trained = [self.vae]
         self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=agent.config.skills_lr)
@@ -161,7 +161,7 @@ class PriorStage(TrainingStage):
 
     name = "prior"
     creates = ("latent_norm", "denoiser")
-    shaped_by = ("diffusion_timesteps", "denoiser_widths")
+    shaped_by: ClassVar[tuple[str, ...]] = ("diffusion_timesteps", "denoiser_widths")
     steps_field = "prior_steps"
     condition_kind = "state"
 
@@ -175,7 +175,8 @@ class PriorStage(TrainingStage):
     def __init__(self, agent: LatentSkillAgent, index: int) -> None:
         super().__init__(agent, index)
         modules = agent.modules()
-        self.denoiser, self.latent_norm = modules["denoiser"], modules["latent_norm"]
+        self.denoiser = cast(LatentDenoiser, modules["denoiser"])
+        self.latent_norm = cast(StateNormalizer, modules["latent_norm"])
         self.schedule = DiffusionSchedule(agent.config.diffusion_timesteps).to(agent.device)
         self.mean, self.std = agent.posterior(progress_bar=agent.progress)
         # standardise z ~ q: its mean and total spread (spread of means + posterior noise)
@@ -214,7 +215,7 @@ class GoalPriorStage(PriorStage):
     """p(z | s0, g) with hindsight goals: g is the achieved goal k ~ Geometric(mean
     ``hindsight_horizons`` · H) steps after s0 in the same episode (its last state where it ends sooner)."""
 
-    shaped_by = (*PriorStage.shaped_by, "hindsight_horizons", "goal_dropout")
+    shaped_by: ClassVar[tuple[str, ...]] = (*PriorStage.shaped_by, "hindsight_horizons", "goal_dropout")
     condition_kind = "state+goal"
 
     @classmethod
@@ -259,6 +260,7 @@ class CandidateBank:
         shape = (len(self.unique_rows), n_candidates, latent_dim)
         nbytes = math.prod(shape) * 2
         self.file: str | None = None
+        self.values: np.ndarray
         if nbytes > ram_gb * 1e9:
             handle, self.file = tempfile.mkstemp(prefix="latent-skills-bank-", suffix=".f16")
             os.close(handle)
@@ -324,7 +326,8 @@ class QStage(TrainingStage):
         c: Any = agent.config
         w = agent.data.windows
         modules = agent.modules()
-        self.critic, self.critic_target = modules["critic"], modules["critic_target"]
+        self.critic = cast(TwinCritic, modules["critic"])
+        self.critic_target = cast(TwinCritic, modules["critic_target"])
         mean, std = agent.posterior(progress_bar=agent.progress)
         # one fixed sample z ~ q(z|τ) per transition, as the paper's replay buffer stores
         noise = np.random.default_rng([c.seed, 99]).standard_normal(mean.shape).astype(np.float32)
@@ -389,7 +392,7 @@ class DynamicsStage(TrainingStage):
         super().__init__(agent, index)
         c: Any = agent.config
         w = agent.data.windows
-        self.dynamics = agent.modules()["dynamics"]
+        self.dynamics = cast(SkillWorldModel, agent.modules()["dynamics"])
         self.mean, self.std = agent.posterior(progress_bar=agent.progress)
         # Windows whose end state is what a skill reaches: H steps later, or a termination. A
         # truncated episode's short tail windows stop early and would teach shorter skills.
@@ -438,7 +441,7 @@ class EnergyStage(TrainingStage):
     def __init__(self, agent: LatentSkillAgent, index: int) -> None:
         super().__init__(agent, index)
         c: Any = agent.config
-        self.energy = agent.modules()["energy"]
+        self.energy = cast(LatentEnergyModel, agent.modules()["energy"])
         self.schedule = DiffusionSchedule(c.diffusion_timesteps).to(agent.device)
         self.bank, self.q = build_energy_support(agent, agent.progress)
         self.observations = agent.data.windows.episodes.observations
@@ -476,7 +479,7 @@ def build_energy_support(
     )
     q = np.empty((len(bank.unique_rows), c.energy_samples), np.float32)
     observations = w.episodes.observations
-    prior, critic = agent.policy.prior.plain, agent.modules()["critic"]
+    prior, critic = agent.policy.prior.plain, cast(TwinCritic, agent.modules()["critic"])
     gen = torch.Generator(agent.device).manual_seed(c.seed + 11)
     for lo in tqdm(
         range(0, len(bank.unique_rows), chunk_states), desc="energy support", disable=not progress_bar

@@ -208,7 +208,7 @@ def init_callback(agent: LatentSkillAgent, callback: Any) -> BaseCallback:
         callback = CallbackList([])
     elif not isinstance(callback, BaseCallback):
         callback = ConvertCallback(callback)
-    callback.init_callback(agent)  # type: ignore[arg-type]  # reads .logger, .num_timesteps, get_env(), save()
+    callback.init_callback(agent)  # reads .logger, .num_timesteps, get_env(), save()
     return callback
 
 
@@ -250,7 +250,7 @@ def run_stage(
         for module in stage.trained:
             module.train(True)
         params = [p for group in stage.optimizer.param_groups for p in group["params"]]
-        tracked = [p for m in stage.trained + stage.followers for p in m.parameters()]
+        tracked: list[torch.Tensor] = [p for m in stage.trained + stage.followers for p in m.parameters()]
         backup = [p.detach().clone() for p in tracked]
         running: dict[str, float] = {}
         start, first = time.perf_counter(), done

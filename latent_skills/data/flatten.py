@@ -86,7 +86,7 @@ class ObservationFlattener:
     def from_space(cls, space: gym.Space) -> ObservationFlattener:
         segments, start = [], 0
         for path, leaf in _leaf_paths(space, (), top_level=True):
-            segment = ObsSegment(path=path, shape=tuple(int(d) for d in leaf.shape), start=start)
+            segment = ObsSegment(path=path, shape=tuple(int(d) for d in leaf.shape or ()), start=start)
             segments.append(segment)
             start = segment.stop
         return cls(tuple(segments))

@@ -99,12 +99,15 @@ def guided_prediction(
         out = denoiser(z_t, t, cond, keep)
     elif null_cond is not None:
         uncond_out = denoiser(z_t, t, null_cond, torch.ones(b, dtype=torch.bool, device=z_t.device))
-        cond_out = uncond_out if guidance == 0.0 else denoiser(z_t, t, cond, torch.ones_like(t, dtype=torch.bool))
+        cond_out = (
+            uncond_out if guidance == 0.0 else denoiser(z_t, t, cond, torch.ones_like(t, dtype=torch.bool))
+        )
         out = uncond_out + guidance * (cond_out - uncond_out)
     elif guidance == 0.0:
         keep = torch.zeros(b, dtype=torch.bool, device=z_t.device)
         out = denoiser(z_t, t, cond, keep)
     else:
+        assert cond is not None  # conditional here
         keep = torch.cat(
             [
                 torch.ones(b, dtype=torch.bool, device=z_t.device),
@@ -134,8 +137,8 @@ def timestep_subsequence(schedule: DiffusionSchedule | int, steps: int, spacing:
         raise ValueError(f"steps must be in [1, T={num_timesteps}], got {steps}")
     if spacing == "time" or steps == 1:
         # Points at least 1 apart stay distinct after rounding.
-        ts = np.round(np.linspace(num_timesteps - 1, 0, steps)).astype(np.int64)
-        return [int(t) for t in ts]
+        grid = np.round(np.linspace(num_timesteps - 1, 0, steps)).astype(np.int64)
+        return [int(t) for t in grid]
     if not isinstance(schedule, DiffusionSchedule):
         raise TypeError("spacing='logsnr' needs the DiffusionSchedule, not just T")
     ac = schedule.alphas_cumprod_f64.cpu().numpy()

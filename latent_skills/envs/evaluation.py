@@ -85,7 +85,7 @@ def evaluate_policy_vec(
                 if flag is not None:
                     saw_success_key = True
                     succeeded[i] |= flag
-            for i in np.flatnonzero(episode_start):
+            for i in map(int, np.flatnonzero(episode_start)):
                 if counts[i] < targets[i]:
                     returns.append(float(running[i]))
                     episode_lengths.append(int(lengths[i]))

@@ -382,7 +382,8 @@ def check_action_space(
     ok = isinstance(space, gym.spaces.Box) and int(np.prod(space.shape)) == len(low)
     if ok:
         ours = np.asarray([low, high], np.float64)
-        theirs = np.stack([np.ravel(space.low), np.ravel(space.high)]).astype(np.float64)
+        box: Any = space  # a Box here
+        theirs = np.stack([np.ravel(box.low), np.ravel(box.high)]).astype(np.float64)
         ok = bool(np.allclose(theirs, ours, rtol=1e-6, atol=1e-6))
     if not ok:
         raise ValueError(

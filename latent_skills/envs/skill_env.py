@@ -101,7 +101,7 @@ class SkillEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
             )
         self.agent, self.deterministic = agent, deterministic
         self.discount, self.skill_steps = discount, skill_steps
-        low, high = latent_bounds(agent, bounds) if np.isscalar(bounds) else bounds  # type: ignore[arg-type]
+        low, high = latent_bounds(agent, float(bounds)) if np.isscalar(bounds) else bounds  # type: ignore[arg-type,misc]
         dim = agent.config.latent_dim
         low = np.broadcast_to(np.asarray(low, np.float32), (dim,)).copy()
         high = np.broadcast_to(np.asarray(high, np.float32), (dim,)).copy()
@@ -132,14 +132,12 @@ class SkillEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise RuntimeError(
                 "Call reset() before step(): SkillEnv decodes skills from the current observation"
             )
-        z = np.clip(
-            np.asarray(action, np.float32).reshape(self.action_space.shape),
-            self.action_space.low,
-            self.action_space.high,
-        )
+        box: Any = self.action_space  # the latent Box
+        z = np.clip(np.asarray(action, np.float32).reshape(box.shape), box.low, box.high)
         z_tensor = self.agent._tensor(z[None])
         rewards: list[float] = []
-        observation, terminated, truncated, info = self._observation, False, False, {}
+        info: dict[str, Any] = {}
+        observation, terminated, truncated = self._observation, False, False
         for _ in range(self.skill_steps):
             observation, reward, terminated, truncated, info = self.env.step(
                 self._decode(observation, z_tensor)

@@ -169,8 +169,9 @@ def record_video(
     return {**result, "video": str(path), "frames": len(recorder.frames), "fps": rate}
 
 
-def _is_render_error(exc: BaseException) -> bool:
-    """Whether ``exc`` came from creating a GL context or rendering (MuJoCo, PyOpenGL, GLFW)."""
+def _is_render_error(error: BaseException) -> bool:
+    """Whether ``error`` came from creating a GL context or rendering (MuJoCo, PyOpenGL, GLFW)."""
+    exc: BaseException | None = error
     while exc is not None:
         module = type(exc).__module__ or ""
         text = f"{type(exc).__name__} {exc}"

@@ -225,7 +225,7 @@ def from_pretrained(
         folder = snapshot_download(
             name,
             revision=revision,
-            cache_dir=cache_dir,
+            cache_dir=None if cache_dir is None else str(cache_dir),
             local_files_only=local_files_only,
             token=token,
             force_download=force_download,

@@ -53,6 +53,8 @@ def make_activation(activation: Activation) -> nn.Module:
 
 
 class SinusoidalEmbedding(nn.Module):
+    freqs: torch.Tensor
+
     """Transformer-style sinusoidal embedding of (integer) diffusion timesteps.
 
     ``forward(t: (B,)) -> (B, dim)``: ``[sin(t * f_k), cos(t * f_k)]`` with frequencies
@@ -195,6 +197,7 @@ class LatentDenoiser(nn.Module):
             keep = keep_cond.to(device=cond.device, dtype=torch.bool)[:, None]
             # Zero the dropped rows first so non-finite placeholders cannot leak into gradients.
             c = self.cond_embed(torch.where(keep, cond, torch.zeros_like(cond)))
+            assert self.null_cond is not None  # a conditional denoiser has one
             c = torch.where(keep, c, self.null_cond.to(c.dtype).expand_as(c))
         return self.embed_act(torch.cat([emb, c], dim=-1))
 
@@ -254,7 +257,7 @@ class LatentDenoiser(nn.Module):
         for k, block in enumerate(self.blocks):
             if k > self._n_down:
                 h = torch.cat([h, skips[n - 1 - k]], dim=-1)
-            proj = block.embed(emb)
+            proj = block.embed(emb)  # type: ignore[operator]  # a _ResidualBlock's Linear
             h = block(h, proj if inverse is None else proj[inverse])
             if k < self._n_down:
                 skips.append(h)

@@ -23,6 +23,8 @@ __all__ = ["LatentEnergyModel", "contrastive_energy_loss"]
 
 
 class LatentEnergyModel(nn.Module):
+    signal_rates: torch.Tensor
+
     """``f(z_t, t, cond) -> (B,)``: an MLP (SiLU) on ``[α_t z_t, time embedding, cond]``.
 
     QGPO's intermediate energy network (a sinusoidal embedding of the integer timestep and a linear

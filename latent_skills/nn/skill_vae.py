@@ -361,7 +361,7 @@ class SkillVAE(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior ``(mean, std)``, each ``(B, D)``, of windows ``(B, H, ·)`` with ``mask (B, H)``."""
         self._check(states, actions)
-        mask = check_mask(mask, *states.shape[:2], states.device)
+        mask = check_mask(mask, states.shape[0], states.shape[1], states.device)
         return self.encoder(self.normalizer(states), actions, mask)
 
     def log_prob(self, states: torch.Tensor, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -409,7 +409,7 @@ class SkillVAE(nn.Module):
         ``kl`` (per window), all scalars; only ``loss`` needs gradients.
         """
         self._check(states, actions)
-        mask = check_mask(mask, *states.shape[:2], states.device)
+        mask = check_mask(mask, states.shape[0], states.shape[1], states.device)
         # Padded entries are never read below; zero them anyway so that even NaN padding cannot
         # leak through a 0·NaN product in a backward pass.
         states = states.masked_fill(~mask[..., None], 0.0)

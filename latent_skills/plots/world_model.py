@@ -130,10 +130,20 @@ def plot_world_model(
         linewidths=0,
         zorder=3,
     )
-    ax.scatter(*start, marker="o", s=70, color="black", zorder=4, label="start")
+    ax.scatter(start[0], start[1], marker="o", s=70, color="black", zorder=4, label="start")
     goal = goal_slice(flattener)
     if goal is not None:
-        ax.scatter(*state[goal], marker="*", s=160, color="gold", edgecolors="black", zorder=4, label="goal")
+        goal_xy = state[goal]
+        ax.scatter(
+            goal_xy[0],
+            goal_xy[1],
+            marker="*",
+            s=160,
+            color="gold",
+            edgecolors="black",
+            zorder=4,
+            label="goal",
+        )
     ax.set_aspect("equal", adjustable="datalim" if maze is None else "box")
     ax.legend(loc="upper right", fontsize=8)
     fig.colorbar(points, ax=ax, label="heading of predicted end − start (degrees)", shrink=0.8)

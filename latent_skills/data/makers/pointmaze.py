@@ -147,7 +147,7 @@ def eval_goal_position(maze: str) -> np.ndarray:
     _maze_spec(maze)
     env = gym.make(eval_env_spec(maze))
     try:
-        (goal,) = env.unwrapped.maze.unique_goal_locations  # the one "g" cell of eval_map
+        (goal,) = _unwrapped(env).maze.unique_goal_locations  # the one "g" cell of eval_map
         return np.array(goal, dtype=np.float64)
     finally:
         env.close()
@@ -177,7 +177,7 @@ def reference_scores(
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     rng = np.random.default_rng(seed)
     env = gym.make(eval_env_spec(maze))
-    expert = MazeExpert(env.unwrapped.maze, rng)
+    expert = MazeExpert(_unwrapped(env).maze, rng)
     bar = tqdm(total=2 * episodes, desc=f"reference scores ({maze})", unit="ep", disable=not progress)
     means = []
     try:
@@ -335,13 +335,24 @@ class _EpisodeBuilder:
         self.success = np.zeros(capacity + 1, dtype=bool)  # success[t]: info of observation t
 
     def _grow(self) -> None:
-        old = (self.obs, self.achieved, self.desired, self.actions, self.rewards, self.success)
+        old: list[np.ndarray] = [
+            self.obs,
+            self.achieved,
+            self.desired,
+            self.actions,
+            self.rewards,
+            self.success,
+        ]
         self._allocate(2 * self.capacity)
-        for new, arr in zip(
-            (self.obs, self.achieved, self.desired, self.actions, self.rewards, self.success),
-            old,
-            strict=True,
-        ):
+        fresh: list[np.ndarray] = [
+            self.obs,
+            self.achieved,
+            self.desired,
+            self.actions,
+            self.rewards,
+            self.success,
+        ]
+        for new, arr in zip(fresh, old, strict=True):
             new[: len(arr)] = arr
 
     def put_observation(self, row: int, obs: dict[str, np.ndarray], success: bool) -> None:
@@ -402,13 +413,13 @@ def _stream_episodes(
     """Run the noisy expert for ``steps`` steps and yield the episodes of ``task`` as they end."""
     env = _data_env(spec.name, steps)
     rng = np.random.default_rng(seed)
-    expert = MazeExpert(env.unwrapped.maze, rng)
+    expert = MazeExpert(_unwrapped(env).maze, rng)
     # All action noise drawn up front (one call instead of one per step); the expert draws its
     # waypoint jitter from the same generator afterwards, so a seed fixes everything.
     noise = rng.normal(0.0, action_noise, size=(steps, 2)) if action_noise > 0 else None
     if task == SINGLE_GOAL:
         episode_steps: int | None = eval_env_spec(spec.name).max_episode_steps
-        relabel = (eval_goal_position(spec.name), env.unwrapped.compute_reward)
+        relabel = (eval_goal_position(spec.name), _unwrapped(env).compute_reward)
     else:
         episode_steps, relabel = None, None
     episode = _EpisodeBuilder(episode_steps or 1024)
@@ -431,7 +442,7 @@ def _stream_episodes(
             if terminated or truncated:  # cannot happen with continuing_task and a huge limit
                 raise RuntimeError(f"stream ended unexpectedly at step {t}")
             success = info["success"]
-            episode.add(action, obs, reward, success)
+            episode.add(action, obs, float(reward), success)
             x, y, vx, vy = obs["observation"].tolist()
             gx, gy = obs["desired_goal"].tolist()
             if (t + 1) % _PROGRESS_CHUNK == 0:
@@ -447,3 +458,8 @@ def _stream_episodes(
     finally:
         bar.close()
         env.close()
+
+
+def _unwrapped(env: gym.Env) -> Any:
+    """The PointMaze env inside the wrappers (its maze and compute_reward are not on gym.Env)."""
+    return env.unwrapped
