@@ -38,15 +38,8 @@ class MissingExtraError(ImportError):
     """An optional package a log format needs is not installed; the message names the extra."""
 
 
-def _need(module: str, extra: str, what: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingExtraError(
-            f'{what} needs the {extra!r} package: pip install "latent-skills[{extra}]"'
-        ) from exc
+def _missing(extra: str, what: str) -> MissingExtraError:
+    return MissingExtraError(f'{what} needs the {extra!r} package: pip install "latent-skills[{extra}]"')
 
 
 def require_formats(formats: Sequence[str]) -> None:
@@ -56,9 +49,15 @@ def require_formats(formats: Sequence[str]) -> None:
     if unknown:
         raise ValueError(f"unknown log formats {unknown}: choose from {', '.join(FORMATS)}")
     if "tensorboard" in formats:
-        _need("torch.utils.tensorboard", "tensorboard", "--log tensorboard")
+        try:
+            import torch.utils.tensorboard  # noqa: F401 - needs the tensorboard package
+        except ImportError as exc:
+            raise _missing("tensorboard", "--log tensorboard") from exc
     if "wandb" in formats:
-        _need("wandb", "wandb", "--log wandb")
+        try:
+            import wandb  # noqa: F401
+        except ImportError as exc:
+            raise _missing("wandb", "--log wandb") from exc
 
 
 class WandbOutputFormat(KVWriter):
