@@ -297,16 +297,22 @@ def train(
     defaults shown below apply only where neither sets a value).
 
     Ctrl-C or SIGTERM stops at the end of a step and saves a checkpoint; `train --resume DIR` continues
-    it exactly."""
+    it exactly.
+
+    Under torchrun (`torchrun --standalone --nproc-per-node N $(which latent-skills) train ...`) the
+    N processes train one agent data-parallel; rank 0 logs, saves and evaluates."""
     from pathlib import Path
 
-    from .agents import TrainingInterrupted, load_agent
+    from .agents import TrainingInterrupted, distributed, load_agent
     from .loggers import MissingExtraError, configure_logger, require_formats
 
     try:
         require_formats(log_formats)  # before loading any data
     except MissingExtraError as exc:
         raise click.ClickException(str(exc)) from exc
+    distributed.init()
+    main_rank = distributed.is_main()
+    echo = click.echo if main_rank else (lambda *args, **kwargs: None)
 
     if resume_dir is not None:
         given = [
@@ -325,13 +331,15 @@ def train(
                 f"Nothing to resume: {out} holds a finished run (or one saved by save()). Train a new "
                 "one with --out, or more stages from Python with learn(stages=[...])."
             )
-        click.echo(f"resuming {type(agent).__name__} from {out}")
+        echo(f"resuming {type(agent).__name__} from {out}")
         run = {"resume": True}
     else:
         recipe = _training_recipe(dataset, recipe_path, agent_name, preset, eval_episodes)
         eval_episodes = recipe.eval_episodes
         if recipe.dataset == EMBEDDED_DATASET:
-            _make_embedded_dataset()
+            if main_rank:
+                _make_embedded_dataset()
+            distributed.barrier()
         options = _parse_settings(settings)
         seed_value: int | str = options.pop("seed", seed)  # --set seed=N is --seed N
         agent = recipe.make_agent(seed=seed_value, device=device, download=download, **options)
@@ -341,29 +349,36 @@ def train(
                 f"{out} already holds a run: continue it with --resume {out}, train into it anyway with "
                 "--overwrite, or choose another --out."
             )
-        click.echo(
+        echo(
             f"{type(agent).__name__} on {recipe.dataset} ({len(agent.data.windows)} windows, "
             f"H={agent.config.horizon}), preset {recipe.preset!r}"
         )
         run = {}
+    distributed.barrier()  # every rank has checked --out before rank 0 writes to it
+    if distributed.world_size() > 1:
+        echo(f"data-parallel training on {distributed.world_size()} processes (torch.distributed)")
     if eval_freq and agent.spec.eval_env_spec is None:
         raise click.UsageError(
             f"--eval-freq needs an evaluation env, and none is recorded for {agent.spec.dataset_id}"
         )
-    agent.set_logger(configure_logger(out / "logs", log_formats, agent=agent, append="resume" in run))
-    during = {"eval_freq": eval_freq, "eval_episodes": eval_freq_episodes, "eval_envs": eval_envs}
+    if main_rank:  # the other ranks keep the agent's silent logger
+        agent.set_logger(configure_logger(out / "logs", log_formats, agent=agent, append="resume" in run))
     try:
         agent.learn(
             progress_bar=True,
             save_path=out,
             save_every=save_every or None,
-            **(during if eval_freq else {}),
-            **run,
+            resume=bool(run.get("resume")),
+            eval_freq=eval_freq or None,
+            eval_episodes=eval_freq_episodes,
+            eval_envs=eval_envs,
         )
     except TrainingInterrupted as exc:
         click.get_current_context().exit(128 + exc.signal_number)
     finally:
         agent.logger.close()  # flushes TensorBoard, finishes the W&B run
+    if not main_rank:
+        return
     click.echo(
         f"saved {out}"
         + (f" (the best evaluated: {out / 'best'})" if eval_freq and (out / "best").is_dir() else "")
@@ -622,8 +637,9 @@ def push(
     except (HfHubHTTPError, ValueError, VideoUnavailable) as exc:  # ValueError: a malformed repo id
         raise click.ClickException(f"push to {repo_id} failed: {exc}") from exc
     click.echo(f"pushed {checkpoint} to {url}")
-    if getattr(url, "pr_url", None):
-        click.echo(f"pull request: {url.pr_url}")
+    pr_url = getattr(url, "pr_url", None)
+    if pr_url:
+        click.echo(f"pull request: {pr_url}")
 
 
 def _report(result: dict, path=None) -> None:
@@ -779,3 +795,178 @@ def plot_curves_command(source: str, out: str, metric: str) -> None:
     with _PlotErrors():
         path = plot_learning_curves(source, out, metric=metric)
     click.echo(f"wrote {path}")
+
+
+# ---------------------------------------------------------------- latent-skills sweep: many runs on Ray
+
+
+class _ListOptions(click.Command):
+    """``--seeds 0 1 2`` and ``--agents LDCQ LDGC``: each takes the values after it up to the next
+    option (a click option takes one value per use; ``--seeds 0 --seeds 1`` and ``--seeds 0,1`` work too)."""
+
+    list_options = ("--seeds", "--agents")
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        expanded: list[str] = []
+        current, taken = None, False
+        for position, arg in enumerate(args):
+            if arg == "--":
+                expanded += args[position:]
+                break
+            if arg in self.list_options:
+                if current and not taken:
+                    expanded.append(current)  # an option given no value: click says so
+                current, taken = arg, False
+            elif current and (not arg.startswith("-") or arg[1:].isdigit()):  # a value (a seed may be < 0)
+                expanded += [current, arg]
+                taken = True
+            else:
+                if current and not taken:
+                    expanded.append(current)
+                current = None
+                expanded.append(arg)
+        else:
+            if current and not taken:
+                expanded.append(current)
+        return super().parse_args(ctx, expanded)
+
+
+def _split_values(values: tuple[str, ...]) -> list[str]:
+    return [value.strip() for text in values for value in text.split(",") if value.strip()]
+
+
+@main.command(cls=_ListOptions)
+@click.option(
+    "--recipe",
+    "recipe_path",
+    metavar="NAME|FILE",
+    required=True,
+    help="The training recipe: a shipped one by name (`latent-skills recipes` lists them) or a TOML file.",
+)
+@click.option("--seeds", multiple=True, required=True, metavar="SEED...", help="Seeds, e.g. --seeds 0 1 2.")
+@click.option(
+    "--agents",
+    "agent_names",
+    multiple=True,
+    metavar="NAME...",
+    help="Agents to train on the recipe, e.g. --agents LDCQ LDGC BCQH [default: the recipe's].",
+)
+@click.option(
+    "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a config field in every run."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for the runs (OUT/AGENT-seedS), sweep.json and sweep.csv [default: runs/sweep-RECIPE]; "
+    "on a Ray cluster one that every node sees.",
+)
+@click.option("--overwrite", is_flag=True, help="Sweep into --out even if it holds an earlier sweep's runs.")
+@click.option(
+    "--eval-episodes",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Evaluation episodes per run [default: the recipe's]; 0 skips evaluation.",
+)
+@click.option("--eval-envs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--local", is_flag=True, help="Run one after another in this process, without Ray.")
+@click.option("--cpus-per-run", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
+@click.option(
+    "--gpus-per-run",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="GPU slots per run (fractions share a GPU).",
+)
+@click.option(
+    "--num-cpus",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPUs of the local Ray instance [default: all]; unused when $RAY_ADDRESS names a cluster.",
+)
+@click.option("--device", default="auto", show_default=True)
+@click.option(
+    "--download", is_flag=True, help="Download the recipe's dataset with Minari if it is not local."
+)
+def sweep(
+    recipe_path: str,
+    seeds: tuple[str, ...],
+    agent_names: tuple[str, ...],
+    settings: tuple[str, ...],
+    out_dir: str | None,
+    overwrite: bool,
+    eval_episodes: int | None,
+    eval_envs: int,
+    local: bool,
+    cpus_per_run: float,
+    gpus_per_run: float,
+    num_cpus: int | None,
+    device: str,
+    download: bool,
+) -> None:
+    """Train a recipe over several seeds (and agents), each run a Ray task, then evaluate each run and
+    report, per agent, the per-seed normalized scores, mean ± std and the interquartile mean with its
+    95% stratified-bootstrap confidence interval; the table also goes to OUT/sweep.json and
+    OUT/sweep.csv, each run's checkpoint to OUT/AGENT-seedS.
+
+    Ray (pip install 'latent-skills[ray]') attaches to the cluster at $RAY_ADDRESS, or starts a local
+    instance for the sweep. A run that fails is reported in the table and the others go on; the command
+    then exits with status 1."""
+    import os
+
+    from .loggers import MissingExtraError
+    from .recipes import Recipe, load_recipe
+    from .sweep import run_sweep
+
+    try:
+        seed_values = [int(seed) for seed in _split_values(seeds)]
+    except ValueError as exc:
+        raise click.BadParameter(f"seeds are integers: {exc}", param_hint="'--seeds'") from exc
+    if len(set(seed_values)) != len(seed_values):
+        raise click.BadParameter(f"seeds repeat: {' '.join(map(str, seed_values))}", param_hint="'--seeds'")
+    names = [_AgentName().convert(name, None, None) for name in _split_values(agent_names)]
+    options = _parse_settings(settings)
+    if "seed" in options:
+        raise click.UsageError("every run has its own seed: give them with --seeds, not --set seed=")
+    try:
+        recipe = load_recipe(recipe_path)
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--recipe'") from exc
+
+    def prepare(loaded: Recipe) -> None:
+        if loaded.dataset == EMBEDDED_DATASET:
+            _make_embedded_dataset()
+
+    try:
+        result = run_sweep(
+            recipe,
+            seed_values,
+            agents=names or None,
+            settings=options,
+            out=out_dir,
+            eval_episodes=eval_episodes,
+            eval_envs=eval_envs,
+            device=device,
+            download=download,
+            backend="local" if local else "ray",
+            cpus_per_run=cpus_per_run,
+            gpus_per_run=gpus_per_run,
+            num_cpus=num_cpus,
+            overwrite=overwrite,
+            echo=click.echo,
+            prepare=prepare,
+            name=recipe_path,
+        )
+    except MissingExtraError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ConnectionError as exc:  # ray.init could not reach $RAY_ADDRESS
+        raise click.ClickException(
+            f"{exc} (RAY_ADDRESS={os.environ.get('RAY_ADDRESS')}): start the cluster, or unset RAY_ADDRESS "
+            "to start a local Ray instance, or run with --local"
+        ) from exc
+    click.echo("\n" + result.table())
+    out = result.info["out"]
+    click.echo(f"\nwrote {out}/sweep.json and {out}/sweep.csv")
+    if result.failed:
+        raise click.ClickException(f"{len(result.failed)} of {len(result.runs)} runs failed (see the table)")

@@ -145,3 +145,28 @@ def kitchen_buffers() -> list[EpisodeBuffer]:
 @pytest.fixture
 def kitchen_dataset(minari_root, kitchen_buffers) -> minari.MinariDataset:
     return write_dataset("test/kitchen/random-v0", kitchen_buffers, env="FrankaKitchen-v1")
+
+
+@pytest.fixture
+def offline_wandb(monkeypatch, tmp_path) -> None:
+    """W&B without an account or network, every file it writes under ``tmp_path``."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for name in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / "wandb-home" / name.lower()))
+
+
+def wandb_records(logs: Any, keys: list[bytes], timeout: float = 30.0) -> bytes:
+    """The bytes of the one offline W&B run file under ``logs``, once every key is in it: W&B's service
+    process writes it after ``run.finish()`` returns, later on a busy machine (gives up after
+    ``timeout`` seconds and returns what is there)."""
+    import time
+    from pathlib import Path
+
+    deadline = time.monotonic() + timeout
+    while True:
+        (run,) = Path(logs).glob("wandb/offline-run-*/run-*.wandb")
+        recorded = run.read_bytes()
+        if all(key in recorded for key in keys) or time.monotonic() > deadline:
+            return recorded
+        time.sleep(0.2)

@@ -36,7 +36,7 @@ from latent_skills.data import EpisodeArrays, SkillWindows, load_dataset
 from latent_skills.hub.checkpoint import CheckpointError, read_checkpoint, split_state, write_checkpoint
 from latent_skills.nn import SkillVAE, StateNormalizer
 
-from . import training
+from . import distributed, training
 from .policy import SkillPolicy, SkillState
 from .priors import DiffusionPrior, LatentPrior
 from .registry import agent_class
@@ -61,10 +61,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
     A device this machine lacks (``"cuda"`` without a GPU, ``"cuda:3"`` with two) or a string torch
     does not parse is a :class:`ConfigError` now, not a torch traceback at the first tensor.
+    Under torchrun (``WORLD_SIZE`` > 1), ``"auto"`` and ``"cuda"`` mean ``cuda:LOCAL_RANK``.
     """
     if str(device) == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return _local_cuda(torch.device("cuda"))
         mps = getattr(torch.backends, "mps", None)
         if mps is not None and mps.is_available():
             return torch.device("mps")
@@ -85,6 +86,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
                 f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
                 f"(cuda:0 … cuda:{torch.cuda.device_count() - 1}); use one of those, 'cpu' or 'auto'"
             )
+        resolved = _local_cuda(resolved)
     elif resolved.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
@@ -97,6 +99,13 @@ def resolve_device(device: str | torch.device) -> torch.device:
             f"device={str(device)!r}: latent-skills runs on 'cpu', 'cuda' or 'mps'; use one of those or 'auto'"
         )
     return resolved
+
+
+def _local_cuda(device: torch.device) -> torch.device:
+    """``cuda`` without an index is this process's GPU, ``cuda:LOCAL_RANK``, under torchrun."""
+    if device.index is None and distributed.requested_world_size() > 1:
+        return torch.device("cuda", distributed.local_rank() % max(torch.cuda.device_count(), 1))
+    return device
 
 
 class LatentSkillAgent:
@@ -137,6 +146,7 @@ class LatentSkillAgent:
         self.config, self.spec = config, spec
         self.device = resolve_device(device)
         self.num_timesteps = 0
+        self.world_size = 1  # processes of the latest training run (torchrun), saved in config.json
         self.stages_completed: list[str] = []
         # the unfinished run a loaded checkpoint holds: (plan and step, the stage's tensors)
         self._resume_state: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
@@ -478,6 +488,7 @@ class LatentSkillAgent:
             "spec": self.spec.to_dict(),
             "stages_completed": list(self.stages_completed),
             "num_timesteps": self.num_timesteps,
+            "world_size": self.world_size,
         }
         training_tensors = None
         if run is not None:
@@ -519,6 +530,7 @@ class LatentSkillAgent:
                 ) from exc
         agent.stages_completed = list(meta.get("stages_completed", []))
         agent.num_timesteps = int(meta.get("num_timesteps", 0))
+        agent.world_size = int(meta.get("world_size", 1))
         if isinstance(meta.get("training_state"), dict):
             agent._resume_state = (meta["training_state"], training_tensors)
         return agent

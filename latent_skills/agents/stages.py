@@ -39,6 +39,7 @@ from latent_skills.nn import (
     q_candidates,
 )
 
+from . import distributed
 from .replay import PrioritizedSampler
 from .resume import (
     NumpyGeneratorState,
@@ -73,8 +74,18 @@ class TrainingStage:
     def __init__(self, agent: LatentSkillAgent, index: int) -> None:
         config = agent.config
         self.agent = agent
+        # The numpy stream (batch indices) is the same on every rank: all draw the global batch and
+        # each takes its rows (take_shard). The torch stream (noise) is per rank; rank 0 keeps the
+        # single-process one.
         self.rng = np.random.default_rng([config.seed, index])
-        self.generator = torch.Generator(agent.device).manual_seed(config.seed * 1000 + index)
+        self.world, self.rank = distributed.world_size(), distributed.rank()
+        torch_seed = config.seed * 1000 + index
+        if self.rank > 0:
+            torch_seed = int(np.random.SeedSequence([config.seed, index, self.rank]).generate_state(1)[0])
+        self.generator = torch.Generator(agent.device).manual_seed(torch_seed)
+        self.batch_idx: np.ndarray | None = None  # the global batch of the current step
+        self.rows = slice(None)  # this rank's rows of it
+        self.shard_weight = 1.0  # this rank's share of the batch's mean loss
         self.trained: list[nn.Module] = []  # in train mode during the stage, optimised
         self.followers: list[nn.Module] = []  # changed by after_step (target networks)
         self.resumables: dict[str, Resumable] = {}
@@ -85,6 +96,16 @@ class TrainingStage:
 
     def after_step(self, step: int) -> None:
         """Work after the optimiser step (priorities, target networks)."""
+
+    def take_shard(self, idx: np.ndarray) -> np.ndarray:
+        """This rank's rows of the global batch ``idx`` (drawn alike on every rank): all of it in one
+        process. Sets ``rows`` and ``shard_weight`` (the rows' share, by which its gradient counts)."""
+        self.batch_idx = idx
+        if self.world == 1:
+            return idx
+        self.rows = distributed.shard_rows(len(idx))
+        self.shard_weight = (self.rows.stop - self.rows.start) / len(idx)
+        return idx[self.rows]
 
     def tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.agent.device)
@@ -143,7 +164,10 @@ class SkillsStage(TrainingStage):
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         c, w = self.agent.config, self.agent.data.windows
-        idx = self.rng.integers(0, len(w), c.skills_batch_size)
+        idx = self.take_shard(self.rng.integers(0, len(w), c.skills_batch_size))
+        if self.world > 1:  # the loss is a mean over the batch's real steps: weigh by them
+            assert self.batch_idx is not None
+            self.shard_weight = float(w.mask[idx].sum() / w.mask[self.batch_idx].sum())
         out = self.vae.loss(
             self.tensor(w.states[idx]),
             self.tensor(w.actions[idx]),
@@ -194,7 +218,7 @@ class PriorStage(TrainingStage):
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.agent.config
-        idx = self.rng.integers(0, len(self.agent.data.windows), c.prior_batch_size)
+        idx = self.take_shard(self.rng.integers(0, len(self.agent.data.windows), c.prior_batch_size))
         eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
         z = self.tensor(self.mean[idx]) + self.tensor(self.std[idx]) * eps
         cond, null_cond = self.conditions(idx)
@@ -238,7 +262,10 @@ class GoalPriorStage(PriorStage):
     def conditions(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         states = self.tensor(np.asarray(self.first[idx], np.float32))
         prior = self.agent.policy.prior
-        goals = self.tensor(self.hindsight_goals(idx))
+        if self.world > 1 and self.batch_idx is not None:  # the goals of the global batch, as in one process
+            goals = self.tensor(self.hindsight_goals(self.batch_idx)[self.rows])
+        else:
+            goals = self.tensor(self.hindsight_goals(idx))
         return prior.condition(states, goals=goals), prior.null_condition(states)
 
 
@@ -287,19 +314,39 @@ class CandidateBank:
 def build_candidate_bank(
     agent: LatentSkillAgent, progress_bar: bool = True, chunk_states: int = 256
 ) -> CandidateBank:
-    """``q_candidates`` latents from the (unguided) prior for every distinct next state."""
+    """``q_candidates`` latents from the (unguided) prior for every distinct next state.
+
+    In one process the chunks of ``chunk_states`` states draw from one generator in turn. Trained by N
+    processes, chunk i is sampled by rank i mod N with a generator of its own (chunk 0's is the
+    one-process generator), then sent from that rank to all (a broadcast per chunk), so every rank
+    holds the whole bank, and the bank is the same for any N ≥ 2. It equals the one-process bank when
+    it fits one chunk; beyond, chunks after the first draw other (equally distributed) latents, as
+    the one-process stream is kept for runs made before data parallelism."""
     c: Any = agent.config
     w = agent.data.windows
     bank = CandidateBank(w.next_states.rows(np.arange(len(w))), c.q_candidates, c.latent_dim, c.bank_ram_gb)
     observations = w.episodes.observations
     prior = agent.policy.prior.plain
+    world, me = distributed.world_size(), distributed.rank()
     gen = torch.Generator(agent.device).manual_seed(c.seed + 7)
-    for lo in tqdm(
-        range(0, len(bank.unique_rows), chunk_states), desc="candidate bank", disable=not progress_bar
-    ):
+    starts = range(0, len(bank.unique_rows), chunk_states)
+    for chunk, lo in enumerate(tqdm(starts, desc="candidate bank", disable=not progress_bar)):
+        if world > 1:
+            if chunk % world != me:
+                continue
+            if chunk > 0:
+                seed = int(np.random.SeedSequence([c.seed, 7, chunk]).generate_state(1)[0])
+                gen = torch.Generator(agent.device).manual_seed(seed)
         rows = bank.unique_rows[lo : lo + chunk_states]
         states = torch.as_tensor(np.asarray(observations[rows], np.float32), device=agent.device)
         bank.values[lo : lo + len(rows)] = prior.sample(states, c.q_candidates, generator=gen).cpu().numpy()
+    if world > 1:
+        for chunk, lo in enumerate(starts):
+            hi = min(lo + chunk_states, len(bank.unique_rows))
+            # float16 values travel as float32 (exact both ways; not every backend sends float16)
+            values = torch.as_tensor(np.asarray(bank.values[lo:hi], np.float32))
+            distributed.broadcast(values, src=chunk % world)
+            bank.values[lo:hi] = values.numpy()
     return bank
 
 
@@ -354,6 +401,7 @@ class QStage(TrainingStage):
         c: Any = self.agent.config
         beta = min(1.0, c.per_beta_start + c.per_beta_growth * (step // c.per_beta_every))
         idx, weights = self.sampler.sample(c.q_batch_size, beta, self.rng)
+        idx, weights = self.take_shard(idx), weights[self.rows]
         s, s_next = self.tensor(self.first[idx]), self.tensor(self.next[idx])
         with torch.no_grad():
             best_next = q_candidates(self.critic_target, s_next, self.candidates(idx, s_next)).amax(1)
@@ -366,7 +414,15 @@ class QStage(TrainingStage):
 
     def after_step(self, step: int) -> None:
         assert self.last_idx is not None and self.last_td is not None
-        self.sampler.update(self.last_idx, self.last_td)
+        if self.world == 1:
+            self.sampler.update(self.last_idx, self.last_td)
+        else:
+            # every rank applies the whole batch's update, so the sum trees stay identical: each rank
+            # fills its rows of the global TD vector, a sum over ranks completes it
+            assert self.batch_idx is not None
+            td = torch.zeros(len(self.batch_idx), dtype=torch.float32)
+            td[self.rows] = torch.from_numpy(self.last_td)
+            self.sampler.update(self.batch_idx, distributed.all_reduce_sum(td).numpy())
         polyak_update(self.critic_target, self.critic, self.agent.config.q_polyak)  # type: ignore[attr-defined]
 
 
@@ -412,7 +468,7 @@ class DynamicsStage(TrainingStage):
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         c: Any = self.agent.config
-        idx = self.usable[self.rng.integers(0, len(self.usable), c.dynamics_batch_size)]
+        idx = self.take_shard(self.usable[self.rng.integers(0, len(self.usable), c.dynamics_batch_size)])
         eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
         z = self.tensor(self.mean[idx]) + self.tensor(self.std[idx]) * eps  # a fresh z ~ q(z|τ), no gradient
         out = self.dynamics.loss(self.tensor(self.first[idx]), z, self.tensor(self.end[idx]))
@@ -451,7 +507,7 @@ class EnergyStage(TrainingStage):
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         c: Any = self.agent.config
         k, gen, device = c.energy_samples, self.generator, self.agent.device
-        rows = self.rng.integers(0, len(self.bank.unique_rows), c.energy_batch_size)
+        rows = self.take_shard(self.rng.integers(0, len(self.bank.unique_rows), c.energy_batch_size))
         states = self.tensor(np.asarray(self.observations[self.bank.unique_rows[rows]], np.float32))
         cond = self.agent.policy.prior.condition(states)
         z0 = self.agent.policy.prior.standardise(self.tensor(self.bank.values[rows].astype(np.float32)))

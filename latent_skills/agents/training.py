@@ -8,6 +8,11 @@ earlier ``learn`` calls). ``training_env`` is ``agent.get_env()``, the evaluatio
 is stepped while training offline. ``locals`` holds ``total_timesteps`` (the count ``num_timesteps``
 reaches if no callback stops training) and ``plan`` from the start, then, at each step, the stage's
 ``name``, ``step``, ``n_steps``, ``loss`` and ``logs`` (this step's metrics).
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the loop trains data-parallel (see :mod:`.distributed`): each
+rank computes its rows of the global batch, the gradients are averaged before clipping, the logged
+metrics are the global batch's means; rank 0 alone logs, shows progress, runs callbacks and evaluations
+and writes checkpoints (the others wait at a barrier after each), and all ranks agree on when to stop.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
+from stable_baselines3.common.logger import Logger
 from torch import nn
 from tqdm.auto import tqdm
 
 from latent_skills.hub.checkpoint import CheckpointError, split_state
 
+from . import distributed
 from .periodic_eval import PeriodicEvaluation
 from .resume import StopSignals, TrainingInterrupted
 from .stages import TrainingStage, TrainingState
@@ -34,7 +41,7 @@ from .stages import TrainingStage, TrainingState
 if TYPE_CHECKING:
     from .base import LatentSkillAgent
 
-Checkpoint = Callable[[str, int, "TrainingState | None"], Path]
+Checkpoint = Callable[..., Path]  # (stage, step, state, sync=True) -> the folder
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -66,6 +73,8 @@ def learn(
     eval_envs: int = 1,
 ) -> None:
     """See :meth:`LatentSkillAgent.learn`."""
+    distributed.init()
+    world, main = distributed.world_size(), distributed.is_main()
     if save_every is not None and (save_every < 1 or save_path is None):
         raise ValueError(f"save_every={save_every} needs save_path and must be ≥ 1")
     if resume:
@@ -85,8 +94,15 @@ def learn(
                 f"does not train ({list(plan)})",
                 stacklevel=3,
             )
+    user_logger = agent.logger
+    if not main:  # rank 0 alone logs, evaluates and runs the callbacks
+        evaluator, callback = None, None
+        agent.logger = Logger(folder=None, output_formats=[])
+    elif world > 1:
+        agent.logger.log(f"data-parallel training on {world} processes (torch.distributed)")
+    agent.world_size = world
     cb = init_callback(agent, callback)
-    agent.progress = progress_bar
+    agent.progress = progress_bar and main
     remaining = sum(plan.values()) - (0 if resumed is None else resumed.step)
     cb.on_training_start(
         {
@@ -102,9 +118,14 @@ def learn(
     names = list(plan)
     target = Path(save_path or "latent-skills-interrupted")
 
-    def checkpoint(stage: str, step: int, state: TrainingState | None) -> Path:
+    def checkpoint(stage: str, step: int, state: TrainingState | None, sync: bool = True) -> Path:
         remaining = {n: plan[n] for n in names[names.index(stage) :]}
-        return agent._write(target, {"plan": remaining, "stage": stage, "step": step}, state)
+        path = target
+        if main:  # the other ranks hold the same weights; they wait until it is written
+            path = agent._write(target, {"plan": remaining, "stage": stage, "step": step}, state)
+        if sync:
+            distributed.barrier()
+        return path
 
     signals = StopSignals()
     try:
@@ -135,12 +156,16 @@ def learn(
                     if later:
                         checkpoint(later[0], 0, None)
                     else:
-                        agent._write(save_path, None, None)
+                        if main:
+                            agent._write(save_path, None, None)
+                        distributed.barrier()
     except TrainingInterrupted as exc:
-        print(f"\n{exc}")
+        if main:
+            print(f"\n{exc}")
         raise
     finally:
         train_mode(agent, False)
+        agent.logger = user_logger
     agent._resume_state = None
     cb.on_training_end()
 
@@ -257,15 +282,21 @@ def run_stage(
         with signals.steps():
             for step in range(first, n_steps):
                 loss, logs = stage.loss(step)
-                if not torch.isfinite(loss):
+                if distributed.world_size() > 1:
+                    finite, logs = global_metrics(loss, logs, stage.shard_weight)
+                else:
+                    finite = bool(torch.isfinite(loss))
+                if not finite:
                     restore(tracked, backup)  # the weights that gave this loss are bad
                     raise TrainingDivergedError(
-                        f"Stage {name!r}: the loss became {loss.item()} at step {step}; training stopped "
+                        f"Stage {name!r}: the loss became {logs.get('loss', loss.item())} at step {step}; "
+                        "training stopped "
                         "with the weights of the last good step. Lower the stage's learning rate "
                         f"(e.g. --set {name}_lr=...) or check the dataset for outliers."
                     )
                 stage.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                distributed.all_reduce_gradients(params, stage.shard_weight)  # the global batch's mean
                 grad_norm = nn.utils.clip_grad_norm_(params, agent.config.grad_clip)
                 if not torch.isfinite(grad_norm):
                     keep_finite(tracked, backup)
@@ -295,9 +326,12 @@ def run_stage(
                 if evaluator is not None:
                     evaluator.after_step(agent, name, done, stage.trained)
                 callback.update_locals(locals())
-                if not callback.on_step():
+                proceed, interrupted = callback.on_step(), bool(signals.received)
+                if distributed.world_size() > 1:  # every rank stops at the same step
+                    proceed, interrupted = agree_to_stop(proceed, interrupted)
+                if not proceed:
                     return done, stage.training_state()
-                if signals.received:
+                if interrupted:
                     raise KeyboardInterrupt
                 if save_every is not None and done % save_every == 0 and done < n_steps:
                     checkpoint(name, done, stage.training_state())
@@ -311,7 +345,7 @@ def run_stage(
             state = (resumed.stage_state, split_state(resumed.tensors, "stage"))
         else:
             state = None
-        path = checkpoint(name, done, state)
+        path = checkpoint(name, done, state, sync=False)  # another rank may be gone: no barrier
         cause = signal.Signals(signals.received[0]).name if signals.received else "KeyboardInterrupt"
         raise TrainingInterrupted(
             f"Interrupted ({cause}) in stage {name!r} after step {done} of {n_steps}: checkpoint "
@@ -323,6 +357,24 @@ def run_stage(
         bar.close()
         train_mode(agent, False)
     return None
+
+
+def global_metrics(
+    loss: torch.Tensor, logs: dict[str, float], weight: float
+) -> tuple[bool, dict[str, float]]:
+    """Across ranks, in one collective: whether every rank's loss is finite, and the metrics as means
+    over the global batch (each rank's weighted by its share)."""
+    keys = list(logs)
+    local = [weight * logs[k] for k in keys] + [0.0 if bool(torch.isfinite(loss)) else 1.0]
+    total = distributed.all_reduce_sum(torch.tensor(local, dtype=torch.float64))
+    return bool(total[-1] == 0), {k: float(v) for k, v in zip(keys, total[:-1].tolist(), strict=True)}
+
+
+def agree_to_stop(proceed: bool, interrupted: bool) -> tuple[bool, bool]:
+    """Rank 0's callbacks decide whether to go on; a signal to any rank interrupts all."""
+    flags = torch.tensor([0.0 if proceed else 1.0, 1.0 if interrupted else 0.0])
+    stop, signalled = distributed.all_reduce_sum(flags).tolist()
+    return stop == 0, signalled > 0
 
 
 def restore(params: list[torch.Tensor], backup: list[torch.Tensor]) -> None:
