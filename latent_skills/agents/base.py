@@ -14,9 +14,7 @@ construction from a dataset, the training data, ``learn``, ``save``/``load`` and
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -33,13 +31,13 @@ from tqdm.auto import tqdm
 
 from latent_skills.config import AgentConfig, ConfigError
 from latent_skills.data import EpisodeArrays, SkillWindows, load_dataset
-from latent_skills.hub.checkpoint import CheckpointError, read_checkpoint, split_state, write_checkpoint
 from latent_skills.nn import SkillVAE, StateNormalizer
 
-from . import distributed, training
+from . import training
+from .checkpoints import read_agent, write_agent
+from .devices import resolve_device
 from .policy import SkillPolicy, SkillState
 from .priors import DiffusionPrior, LatentPrior
-from .registry import agent_class
 from .selectors import First, LatentSelector
 from .spec import AgentSpec, default_horizon, register_robotics_envs
 from .stages import PriorStage, SkillsStage, TrainingStage, TrainingState
@@ -54,58 +52,6 @@ class TrainingData:
     windows: SkillWindows
     posterior: tuple[np.ndarray, np.ndarray] | None = None  # q(z|τ) mean, std per window
     extras: dict[str, Any] = field(default_factory=dict)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"``: CUDA, else Apple's MPS, else the CPU; otherwise ``device`` checked to exist here.
-
-    A device this machine lacks (``"cuda"`` without a GPU, ``"cuda:3"`` with two) or a string torch
-    does not parse is a :class:`ConfigError` now, not a torch traceback at the first tensor.
-    Under torchrun (``WORLD_SIZE`` > 1), ``"auto"`` and ``"cuda"`` mean ``cuda:LOCAL_RANK``.
-    """
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return _local_cuda(torch.device("cuda"))
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"device {device!r} is not a device torch knows; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
-        ) from exc
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                f"device={str(device)!r}: CUDA is not available on this machine; use device='cpu' or 'auto'"
-            )
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ConfigError(
-                f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
-                f"(cuda:0 … cuda:{torch.cuda.device_count() - 1}); use one of those, 'cpu' or 'auto'"
-            )
-        resolved = _local_cuda(resolved)
-    elif resolved.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ConfigError(
-                f"device={str(device)!r}: MPS (Apple GPU) is not available on this machine; "
-                "use device='cpu' or 'auto'"
-            )
-    elif resolved.type != "cpu":
-        raise ConfigError(
-            f"device={str(device)!r}: latent-skills runs on 'cpu', 'cuda' or 'mps'; use one of those or 'auto'"
-        )
-    return resolved
-
-
-def _local_cuda(device: torch.device) -> torch.device:
-    """``cuda`` without an index is this process's GPU, ``cuda:LOCAL_RANK``, under torchrun."""
-    if device.index is None and distributed.requested_world_size() > 1:
-        return torch.device("cuda", distributed.local_rank() % max(torch.cuda.device_count(), 1))
-    return device
 
 
 class LatentSkillAgent:
@@ -476,67 +422,9 @@ class LatentSkillAgent:
     def _write(self, path: str | Path, run: dict[str, Any] | None, state: TrainingState | None) -> Path:
         """Save, with ``run`` (the remaining plan, the stage and step reached) and the stage's
         ``state`` when the checkpoint should resume a run."""
-        tensors = {
-            f"{prefix}.{name}": value
-            for prefix, module in self._modules.items()
-            for name, value in module.state_dict().items()
-        }
-        meta = {
-            "agent_type": type(self).__name__,
-            "library_version": _library_version(),
-            "config": self.config.to_dict(),
-            "spec": self.spec.to_dict(),
-            "stages_completed": list(self.stages_completed),
-            "num_timesteps": self.num_timesteps,
-            "world_size": self.world_size,
-        }
-        training_tensors = None
-        if run is not None:
-            meta["training_state"] = {**run, "stage_state": None if state is None else state[0]}
-            training_tensors = {} if state is None else {f"stage.{k}": v for k, v in state[1].items()}
-        return write_checkpoint(path, meta, tensors, training_tensors)
+        return write_agent(self, path, run, state)
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto") -> LatentSkillAgent:
         """Load a checkpoint folder strictly; ``LatentSkillAgent.load`` picks the right class."""
-        meta, tensors = read_checkpoint(path, training_state=True)
-        training_tensors = split_state(tensors, "training_state")
-        tensors = {k: v for k, v in tensors.items() if not k.startswith("training_state.")}
-        kind = meta["agent_type"]
-        try:
-            target = agent_class(kind)
-        except ValueError as exc:
-            raise CheckpointError(f"{path} holds an agent of unknown type {kind!r}: {exc}") from exc
-        if cls is not LatentSkillAgent and target is not cls:
-            raise CheckpointError(
-                f"{path} holds a {kind} agent, not a {cls.__name__}: load it with {kind}.load(...) "
-                "or latent_skills.load_agent(...)"
-            )
-        try:
-            config = target.config_class.from_saved(meta["config"], source=f"{path}/config.json")
-            spec = AgentSpec.from_dict(meta["spec"])
-        except (ConfigError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"{path}/config.json does not describe a valid {kind}: {exc}") from exc
-        agent = target(config, spec, device)
-        stray = sorted({name.split(".", 1)[0] for name in tensors} - set(agent._modules))
-        if stray:
-            raise CheckpointError(f"{path}/model.safetensors has tensors for unknown modules {stray}")
-        for prefix, module in agent._modules.items():
-            try:
-                module.load_state_dict(split_state(tensors, prefix), strict=True)
-            except RuntimeError as exc:
-                raise CheckpointError(
-                    f"{path}/model.safetensors does not fit this {kind} ({prefix}): {exc}"
-                ) from exc
-        agent.stages_completed = list(meta.get("stages_completed", []))
-        agent.num_timesteps = int(meta.get("num_timesteps", 0))
-        agent.world_size = int(meta.get("world_size", 1))
-        if isinstance(meta.get("training_state"), dict):
-            agent._resume_state = (meta["training_state"], training_tensors)
-        return agent
-
-
-def _library_version() -> str:
-    with contextlib.suppress(metadata.PackageNotFoundError):
-        return metadata.version("latent-skills")
-    return "unknown"
+        return read_agent(cls, LatentSkillAgent, path, device)
