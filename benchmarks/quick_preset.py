@@ -28,11 +28,11 @@ from benchmarks.record import (
 OUT = RESULTS / "quick_preset"
 
 
-def run(maze: str, seed: int, steps: int, episodes: int, envs: int) -> dict:
+def run(maze: str, seed: int, steps: int, episodes: int, envs: int, task: str = "goal-conditioned") -> dict:
     from latent_skills import LDCQ
     from latent_skills.data import EpisodeArrays, load_dataset
 
-    dataset_id, made_s = pointmaze_dataset(maze, steps)
+    dataset_id, made_s = pointmaze_dataset(maze, steps, task)
     collect_s = made_s or 0.0
 
     t = time.perf_counter()
@@ -56,6 +56,7 @@ def run(maze: str, seed: int, steps: int, episodes: int, envs: int) -> dict:
     return {
         "benchmark": "quick preset end to end",
         "maze": maze,
+        "task": task,
         "dataset_id": dataset_id,
         "dataset_steps": steps,
         "seed": seed,
@@ -83,11 +84,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--envs", type=int, default=10)
+    # single-goal (D4RL maze2d's setting) results go to their own folder, apart from the table above
+    parser.add_argument("--task", default="goal-conditioned", choices=["goal-conditioned", "single-goal"])
     args = parser.parse_args()
     use_temporary_datasets_path()
+    out = OUT if args.task == "goal-conditioned" else RESULTS / "quick_preset_single_goal"
     for seed in args.seeds:
-        result = run(args.maze, seed, args.steps, args.episodes, args.envs)
-        write_result(OUT / f"{args.maze}-seed{seed}.json", result, dataset=result["dataset_id"])
+        result = run(args.maze, seed, args.steps, args.episodes, args.envs, args.task)
+        write_result(out / f"{args.maze}-seed{seed}.json", result, dataset=result["dataset_id"])
         print(
             f"{args.maze} seed {seed}: LDCQ {result['ldcq']['normalized_score']:.1f} "
             f"BC {result['bc']['normalized_score']:.1f} end-to-end {result['end_to_end_s']:.0f}s",

@@ -170,18 +170,20 @@ def use_temporary_datasets_path() -> str:
     return os.environ["MINARI_DATASETS_PATH"]
 
 
-def pointmaze_dataset(maze: str, steps: int = 100_000) -> tuple[str, float | None]:
-    """The id of the goal-conditioned PointMaze dataset of ``maze``, made with
-    ``collect_pointmaze(maze, steps=steps, seed=0)`` if it is not local, and the seconds that took
-    (None when it was already there)."""
+def pointmaze_dataset(
+    maze: str, steps: int = 100_000, task: str = "goal-conditioned"
+) -> tuple[str, float | None]:
+    """The id of the PointMaze dataset of ``maze`` and ``task``, made with
+    ``collect_pointmaze(maze, steps=steps, seed=0, task=task)`` if it is not local, and the seconds
+    that took (None when it was already there)."""
     from latent_skills.data.loading import is_local
     from latent_skills.data.makers import collect_pointmaze, default_dataset_id
 
-    dataset_id = default_dataset_id(maze)
+    dataset_id = default_dataset_id(maze, task)
     if is_local(dataset_id):
         return dataset_id, None
     start = time.perf_counter()
-    collect_pointmaze(maze, steps=steps, seed=0, progress=False)
+    collect_pointmaze(maze, steps=steps, seed=0, progress=False, task=task)
     return dataset_id, time.perf_counter() - start
 
 
