@@ -33,6 +33,8 @@ FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "candidate_source": CANDIDATE_SOURCES,
     "goal_dropout": ("condition", "goal"),
     "energy_q_scale": ("spread", "raw"),
+    "per_beta_schedule": ("stage", "steps"),
+    "success_cut": ("bootstrap", "terminal", "hold"),
 }
 
 
@@ -114,6 +116,11 @@ class AgentConfig:
             raise ConfigError(
                 f"exec_horizon ({self.exec_horizon}) must be in [1, horizon ({self.horizon})]: a skill is "
                 "decoded for at most H steps"
+            )
+        if getattr(self, "success_cut", None) == "hold" and self.gamma >= 1.0:
+            raise ConfigError(
+                "success_cut='hold' values the goal at r_T / (1 − gamma), which needs gamma < 1: "
+                "lower gamma or choose success_cut='terminal'"
             )
 
     # --- construction and JSON ---
@@ -347,8 +354,17 @@ class LDCQConfig(AgentConfig):
     bank_ram_gb: float = 4.0  # past this the bank is a memory-mapped file
     per_alpha: float = 0.7
     per_beta_start: float = 0.3
-    per_beta_growth: float = 0.03  # added every per_beta_every steps, up to 1
+    # PER's importance-sampling exponent β: "stage" anneals it linearly from per_beta_start to 1 over
+    # the Q stage's steps, whatever their number; "steps" is the LDCQ code's rule (per_beta_growth
+    # added every per_beta_every steps, up to 1), which leaves β at 0.33 after the quick preset's 5,000
+    per_beta_schedule: str = "stage"
+    per_beta_growth: float = 0.03
     per_beta_every: int = 3000
+    # The value after an episode cut at success (truncated right after a step with positive reward,
+    # e.g. PointMaze's goal-conditioned data): "bootstrap" Q(s_T, ·) like any truncation, although no
+    # window starts at s_T; "terminal" nothing after the cut; "hold" the reward of the last step
+    # forever, r_T / (1 − γ), the value of staying at the goal on an env that pays every step there
+    success_cut: str = "bootstrap"
 
 
 # "quick": a 2-core CPU trains a 100k-step PointMaze UMaze dataset end to end in ≤ 10 minutes

@@ -103,6 +103,8 @@ BAD_VALUES = [
     (LDCQConfig, "per_beta_growth", -0.03, "≥ 0"),
     (LDCQConfig, "per_beta_every", 0, "> 0"),
     (LDCQConfig, "candidate_source", "disk", "one of"),
+    (LDCQConfig, "per_beta_schedule", "cosine", "one of"),
+    (LDCQConfig, "success_cut", "stay", "one of"),
     (BCQHConfig, "grad_clip", 0.0, "> 0"),
     (LDGCConfig, "hindsight_horizons", 0.0, "> 0"),
     (LDGCConfig, "hindsight_horizons", 0.01, "≥ 1 step"),
@@ -124,6 +126,12 @@ def test_bad_value_names_the_field_the_value_and_the_range(cls, name, value, all
     assert allowed in message, message
     if not isinstance(value, tuple):
         assert str(value) in message or repr(value) in message or repr(float(value)) in message, message
+
+
+def test_holding_the_goal_forever_needs_a_discount():
+    with pytest.raises(ConfigError, match="success_cut='hold'.*gamma < 1"):
+        LDCQConfig.from_dict({"success_cut": "hold", "gamma": 1.0})
+    assert LDCQConfig.from_dict({"success_cut": "hold", "gamma": 0.99}).success_cut == "hold"
 
 
 def test_bad_value_through_replace_and_preset_overrides():

@@ -277,7 +277,7 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
     meta["format_version"] = 0
     meta["settings"] = meta.pop("config")  # pretend format 0 called it "settings"
     (folder / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2\]"):
+    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2, 3\]"):
         LDCQ.load(folder)
 
     def zero_to_one(meta, tensors):
@@ -286,7 +286,7 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
 
     monkeypatch.setitem(MIGRATIONS, 0, zero_to_one)
     assert_same_agent(trained, LDCQ.load(folder))
-    meta["format_version"] = 4
+    meta["format_version"] = 5
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="newer"):
         LDCQ.load(folder)
@@ -300,6 +300,17 @@ def test_a_format_2_checkpoint_keeps_the_ddpm_variance_it_was_used_with(trained,
     (folder / "config.json").write_text(json.dumps(meta))
     assert trained.config.ddpm_variance == "beta"  # new agents: the paper's Algorithm 1
     assert LDCQ.load(folder).config.ddpm_variance == "posterior"  # what format 2 sampled with
+
+
+def test_a_format_3_checkpoint_keeps_its_per_beta_rule_and_bootstrapped_success_cuts(trained, tmp_path):
+    folder = trained.save(tmp_path / "v3")
+    meta = json.loads((folder / "config.json").read_text())
+    meta["format_version"] = 3
+    del meta["config"]["per_beta_schedule"], meta["config"]["success_cut"]
+    (folder / "config.json").write_text(json.dumps(meta))
+    assert trained.config.per_beta_schedule == "stage"
+    loaded = LDCQ.load(folder).config
+    assert (loaded.per_beta_schedule, loaded.success_cut) == ("steps", "bootstrap")
 
 
 FRESH_PROCESS = """

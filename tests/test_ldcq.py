@@ -147,3 +147,23 @@ def test_reuse_stages_copies_the_trained_skills(umaze):
     wider = LDCQ.from_dataset(umaze, **{**TINY, "vae_hidden": 8})
     with pytest.raises(ValueError, match="vae_hidden"):
         wider.reuse_stages(source)
+
+
+def test_per_beta_anneals_to_one_over_the_steps_the_q_stage_runs(trained, monkeypatch):
+    from latent_skills.agents.replay import PrioritizedSampler
+
+    betas: list[float] = []
+    original = PrioritizedSampler.sample
+
+    def recording(self, batch_size, beta, rng):
+        betas.append(beta)
+        return original(self, batch_size, beta, rng)
+
+    monkeypatch.setattr(PrioritizedSampler, "sample", recording)
+    trained.learn(stages=["q"], total_timesteps=20)  # 20 steps whatever q_steps says
+    assert len(betas) == 20 and betas[0] == trained.config.per_beta_start and betas[-1] == 1.0
+    assert np.all(np.diff(betas) > 0)
+    betas.clear()
+    trained.config.per_beta_schedule = "steps"  # the LDCQ code's rule: +0.03 every 3,000 steps
+    trained.learn(stages=["q"], total_timesteps=20)
+    assert betas == [trained.config.per_beta_start] * 20

@@ -127,3 +127,36 @@ def test_windows_match_naive_on_a_d4rl_procedure_dataset(minari_root):
     # every success (reward 1, the last step of a cut episode) is inside some window's return
     assert windows.rewards.sum() > 0
     assert (windows.lengths < 30).sum() >= dataset.total_episodes - 1
+
+
+def test_success_cuts_and_the_q_target_each_choice_gives(box_dataset):
+    """Episodes (lengths 1, 3, 5, 6, 12, 9, 2; terminated T F T F T F F) with a reward of 1 only on
+    the last step of the 3-step and 6-step truncated episodes (success cuts), of the 12-step
+    terminated one (a termination, not a cut) and nowhere in the 9-step truncated one."""
+    from dataclasses import replace
+
+    from latent_skills.agents.stages import q_target_terms
+
+    ep = EpisodeArrays.from_minari(box_dataset)
+    rewards = np.zeros_like(ep.rewards)
+    for e in (1, 3, 4):
+        rewards[ep.step_offsets[e] + ep.lengths[e] - 1] = 1.0
+    w = SkillWindows.from_episodes(replace(ep, rewards=rewards), horizon=3, gamma=0.9)
+    cut = w.ends_at_success_cut()
+    in_episode = {e: np.flatnonzero(w.episode_index == e) for e in range(7)}
+    assert cut.sum() == 6
+    assert cut[in_episode[1]].all()  # every window of the 3-step episode reaches its end
+    np.testing.assert_array_equal(np.flatnonzero(cut[in_episode[3]]), [3, 4, 5])
+    assert not cut[in_episode[4]].any() and not cut[in_episode[5]].any()
+
+    window = in_episode[3][3]  # t = 3 of the 6-step episode: 3 steps, the last one rewarded
+    r_boot, c_boot = q_target_terms(w, "bootstrap")
+    r_term, c_term = q_target_terms(w, "terminal")
+    r_hold, c_hold = q_target_terms(w, "hold")
+    assert r_boot[window] == r_term[window] == pytest.approx(0.81)
+    assert c_boot[window] == pytest.approx(0.729) and c_term[window] == c_hold[window] == 0.0
+    assert r_hold[window] == pytest.approx(0.81 + 0.729 * 1.0 / (1 - 0.9))
+    unchanged = ~cut
+    for r, c in ((r_term, c_term), (r_hold, c_hold)):
+        np.testing.assert_array_equal(r[unchanged], r_boot[unchanged])
+        np.testing.assert_array_equal(c[unchanged], c_boot[unchanged])

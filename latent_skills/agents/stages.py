@@ -52,6 +52,8 @@ from .resume import (
 from .spec import AgentSpec
 
 if TYPE_CHECKING:
+    from latent_skills.data.windows import SkillWindows
+
     from .base import LatentSkillAgent
 
 TrainingState = tuple[dict[str, Any], dict[str, torch.Tensor]]  # a stage's state between steps
@@ -83,6 +85,7 @@ class TrainingStage:
         if self.rank > 0:
             torch_seed = int(np.random.SeedSequence([config.seed, index, self.rank]).generate_state(1)[0])
         self.generator = torch.Generator(agent.device).manual_seed(torch_seed)
+        self.n_steps: int = getattr(config, self.steps_field)  # this run's plan sets it (run_stage)
         self.batch_idx: np.ndarray | None = None  # the global batch of the current step
         self.rows = slice(None)  # this rank's rows of it
         self.shard_weight = 1.0  # this rank's share of the batch's mean loss
@@ -350,6 +353,21 @@ def build_candidate_bank(
     return bank
 
 
+def q_target_terms(windows: SkillWindows, success_cut: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per window, the two terms of Q's target ``r + c · max Q'(s', ·)``: the window's return ``r``
+    plus, at a success cut held forever, ``γ^length · r_T / (1 − γ)``; and ``c = γ^length`` unless
+    the window terminates or (``success_cut`` "terminal" or "hold") ends at a success cut."""
+    rewards = windows.rewards.copy()
+    not_done_discount = windows.discounts * (1.0 - windows.dones)
+    if success_cut != "bootstrap":
+        cut = windows.ends_at_success_cut()
+        not_done_discount[cut] = 0.0
+        if success_cut == "hold":
+            held = windows.last_rewards()[cut] / (1.0 - windows.gamma)
+            rewards[cut] += windows.discounts[cut] * held
+    return rewards.astype(np.float32), not_done_discount.astype(np.float32)
+
+
 class QStage(TrainingStage):
     """Clipped double Q over (s, z) with targets
 
@@ -383,13 +401,19 @@ class QStage(TrainingStage):
         agent.data.extras["bank"] = self.bank
         self.sampler = PrioritizedSampler(len(w), alpha=c.per_alpha)
         self.first, self.next = w.first_states, w.next_states
-        self.rewards = w.rewards.astype(np.float32)
-        self.not_done_discount = (w.discounts * (1.0 - w.dones)).astype(np.float32)
+        self.rewards, self.not_done_discount = q_target_terms(w, c.success_cut)
         self.last_idx: np.ndarray | None = None
         self.last_td: np.ndarray | None = None
         self.trained, self.followers = [self.critic], [self.critic_target]
         self.resumables["priorities"] = self.sampler
         self.optimizer = torch.optim.Adam(self.critic.parameters(), lr=c.q_lr)
+
+    def per_beta(self, step: int) -> float:
+        """PER's importance-sampling exponent at ``step`` (``per_beta_schedule``)."""
+        c: Any = self.agent.config
+        if c.per_beta_schedule == "stage":
+            return c.per_beta_start + (1.0 - c.per_beta_start) * step / max(1, self.n_steps - 1)
+        return min(1.0, c.per_beta_start + c.per_beta_growth * (step // c.per_beta_every))
 
     def candidates(self, idx: np.ndarray, next_states: torch.Tensor) -> torch.Tensor:
         if self.bank is not None:
@@ -399,8 +423,7 @@ class QStage(TrainingStage):
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         c: Any = self.agent.config
-        beta = min(1.0, c.per_beta_start + c.per_beta_growth * (step // c.per_beta_every))
-        idx, weights = self.sampler.sample(c.q_batch_size, beta, self.rng)
+        idx, weights = self.sampler.sample(c.q_batch_size, self.per_beta(step), self.rng)
         idx, weights = self.take_shard(idx), weights[self.rows]
         s, s_next = self.tensor(self.first[idx]), self.tensor(self.next[idx])
         with torch.no_grad():

@@ -268,6 +268,7 @@ def run_stage(
     )
     try:
         stage = agent.make_stage(name)
+        stage.n_steps = n_steps
         if resumed is not None and resumed.step > 0:
             assert resumed.stage_state is not None
             stage.load_training_state(resumed.stage_state, split_state(resumed.tensors, "stage"))

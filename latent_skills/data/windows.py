@@ -126,6 +126,22 @@ class SkillWindows:
     def discounts(self) -> np.ndarray:
         return self.gamma ** self.lengths.astype(np.float64)
 
+    def ends_at_success_cut(self) -> np.ndarray:
+        """``(N,)`` bool: the window's bootstrap state is its episode's final observation and the
+        episode was cut (truncated, not terminated) right after a step with positive reward, i.e. at
+        a sparse reward's success. No window starts at such a state, so its value is the learner's
+        choice (``success_cut`` of the Q-learning configs)."""
+        ep = self.episodes
+        last_step = ep.step_offsets + ep.lengths - 1  # row of each episode's last step
+        cut = ep.truncations[last_step] & ~ep.terminations[last_step] & (ep.rewards[last_step] > 0)
+        reaches_end = self.step_in_episode + self.lengths == ep.lengths[self.episode_index]
+        return reaches_end & cut[self.episode_index]
+
+    def last_rewards(self) -> np.ndarray:
+        """``(N,)`` the reward of the last step of each window's episode."""
+        ep = self.episodes
+        return ep.rewards[ep.step_offsets + ep.lengths - 1][self.episode_index]
+
     @property
     def mask(self) -> WindowMask:
         return WindowMask(self.lengths, self.horizon)

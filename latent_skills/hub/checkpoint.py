@@ -30,7 +30,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save_file
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TRAINING_STATE_NAME = "training_state.safetensors"
@@ -76,8 +76,23 @@ def _format_2_to_3(
     return meta, tensors
 
 
+def _format_3_to_4(
+    meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Format 4 adds ``per_beta_schedule`` and ``success_cut`` (Q-learning agents). Agents saved
+    before grew PER's β by a fixed step rule and bootstrapped at success cuts, so they keep that."""
+    config = meta.get("config")
+    if isinstance(config, dict) and "per_alpha" in config:
+        config = {**config}
+        config.setdefault("per_beta_schedule", "steps")
+        config.setdefault("success_cut", "bootstrap")
+        meta["config"] = config
+    return meta, tensors
+
+
 MIGRATIONS[1] = _format_1_to_2
 MIGRATIONS[2] = _format_2_to_3
+MIGRATIONS[3] = _format_3_to_4
 
 
 class CheckpointError(ValueError):
