@@ -59,11 +59,7 @@ def train_bc(
         raise ValueError(f"spec is for dataset {spec.dataset_id!r}, not {dataset_id!r}")
     dataset = load_dataset(dataset_id)
     episodes = EpisodeArrays.from_minari(dataset)
-    # s_t of every step: drop each episode's final observation
-    step_obs = np.concatenate(
-        [np.arange(o, o + n) for o, n in zip(episodes.obs_offsets, episodes.lengths, strict=True)]
-    )
-    states, actions = episodes.observations[step_obs], episodes.actions
+    states, actions = episodes.observations[episodes.step_observation_rows()], episodes.actions
     policy = BCPolicy(spec, states, seed=seed)
     optimizer = torch.optim.Adam(policy.net.parameters(), lr=lr)
     rng = np.random.default_rng(seed)

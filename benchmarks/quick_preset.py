@@ -9,6 +9,9 @@ the end-to-end time (dataset made if missing + training + evaluation), and both 
 the same evaluation episodes (deterministic, seeds 0..). The dataset is made once per maze with
 `collect_pointmaze(maze, steps=100_000, seed=0)` into a temporary MINARI_DATASETS_PATH unless one is set.
 Tables: `python -m benchmarks.summarize` (BENCHMARKS.md).
+
+A variant of the preset (`--set success_cut=terminal --tag terminal`) writes to its own folder,
+quick_preset[_single_goal]_{tag}/; `--no-bc` leaves BC out (it does not depend on LDCQ's settings).
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ from benchmarks.record import (
 OUT = RESULTS / "quick_preset"
 
 
-def run(maze: str, seed: int, steps: int, episodes: int, envs: int, task: str = "goal-conditioned") -> dict:
+def run(
+    maze: str,
+    seed: int,
+    steps: int,
+    episodes: int,
+    envs: int,
+    task: str = "goal-conditioned",
+    overrides: dict[str, str] | None = None,
+    with_bc: bool = True,
+) -> dict:
     from latent_skills import LDCQ
     from latent_skills.data import EpisodeArrays, load_dataset
 
@@ -36,7 +48,7 @@ def run(maze: str, seed: int, steps: int, episodes: int, envs: int, task: str = 
     collect_s = made_s or 0.0
 
     t = time.perf_counter()
-    agent = LDCQ.from_dataset(dataset_id, preset="quick", seed=seed)
+    agent = LDCQ.from_dataset(dataset_id, preset="quick", seed=seed, **(overrides or {}))
     stage_s = {"load": time.perf_counter() - t}
     for stage in stage_names(agent):
         t = time.perf_counter()
@@ -47,9 +59,12 @@ def run(maze: str, seed: int, steps: int, episodes: int, envs: int, task: str = 
     ldcq = agent.evaluate(n_episodes=episodes, n_envs=envs, seed=0)
     eval_s = time.perf_counter() - t
 
-    bc, bc_train = train_bc(dataset_id, agent.spec, seconds=train_s, seed=seed)
-    bc_eval = evaluate_bc(bc, n_episodes=episodes, n_envs=envs, seed=0)
     keep = ("mean_return", "std_return", "normalized_score", "success_rate", "returns")
+    bc_result = None
+    if with_bc:
+        bc, bc_train = train_bc(dataset_id, agent.spec, seconds=train_s, seed=seed)
+        bc_eval = evaluate_bc(bc, n_episodes=episodes, n_envs=envs, seed=0)
+        bc_result = {**{k: bc_eval[k] for k in keep}, **bc_train}
     # episodes whose stale first goal loading repaired (0 before the repair existed); counted
     # outside the timed parts, by the same loader the agents use
     repaired = EpisodeArrays.from_minari(load_dataset(dataset_id)).stale_goals_repaired
@@ -67,9 +82,10 @@ def run(maze: str, seed: int, steps: int, episodes: int, envs: int, task: str = 
         "eval_s": eval_s,
         "end_to_end_s": collect_s + train_s + eval_s,
         "eval_episodes": episodes,
+        "overrides": overrides or {},
         "config": agent.config.to_dict(),
         "ldcq": {k: ldcq[k] for k in keep},
-        "bc": {**{k: bc_eval[k] for k in keep}, **bc_train},
+        "bc": bc_result,
     }
 
 
@@ -86,15 +102,26 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=10)
     # single-goal (D4RL maze2d's setting) results go to their own folder, apart from the table above
     parser.add_argument("--task", default="goal-conditioned", choices=["goal-conditioned", "single-goal"])
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--tag", help="name of the variant --set makes (its results folder's suffix)")
+    parser.add_argument("--no-bc", dest="with_bc", action="store_false")
     args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.overrides)
+    if overrides and not args.tag:
+        parser.error("--set changes the preset: name the variant with --tag, so its results stay apart")
     use_temporary_datasets_path()
     out = OUT if args.task == "goal-conditioned" else RESULTS / "quick_preset_single_goal"
+    if args.tag:
+        out = out.with_name(f"{out.name}_{args.tag}")
     for seed in args.seeds:
-        result = run(args.maze, seed, args.steps, args.episodes, args.envs, args.task)
+        result = run(
+            args.maze, seed, args.steps, args.episodes, args.envs, args.task, overrides, args.with_bc
+        )
         write_result(out / f"{args.maze}-seed{seed}.json", result, dataset=result["dataset_id"])
+        bc = "" if result["bc"] is None else f" BC {result['bc']['normalized_score']:.1f}"
         print(
-            f"{args.maze} seed {seed}: LDCQ {result['ldcq']['normalized_score']:.1f} "
-            f"BC {result['bc']['normalized_score']:.1f} end-to-end {result['end_to_end_s']:.0f}s",
+            f"{args.maze} seed {seed}: LDCQ {result['ldcq']['normalized_score']:.1f}{bc} "
+            f"end-to-end {result['end_to_end_s']:.0f}s",
             flush=True,
         )
 

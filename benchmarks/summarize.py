@@ -177,33 +177,117 @@ def collect_speed(results: Path, plots: bool) -> str:
     return f"{table}\n\n{provenance([r])}"
 
 
-def quick_preset(results: Path, plots: bool) -> str:
-    folder = results / "quick_preset"
+PEERS = (("bc", "d3rlpy BC"), ("iql", "IQL"), ("td3+bc", "TD3+BC"))
+
+
+def _quick_runs(folder: Path) -> dict[str, list[dict]]:
     runs: dict[str, list[dict]] = {}
     for path in sorted(folder.glob("*-seed*.json"), key=_maze_first):
         run = load(path)
         # results taken with different replanning intervals are summarised apart
         runs.setdefault(f"{run['maze']}, replan {run['config']['exec_horizon']}", []).append(run)
+    return runs
+
+
+def _peer_runs(folder: Path, maze: str) -> dict[str, list[dict]]:
+    """d3rlpy's results (benchmarks.peers) on ``maze``, by algorithm."""
+    found: dict[str, list[dict]] = {}
+    for algo, _ in PEERS:
+        runs = [load(p) for p in sorted(folder.glob(f"{maze}-{algo}-seed*.json"))]
+        if runs:
+            found[algo] = runs
+    return found
+
+
+def _quick_table(folder: Path, peers: Path | None, command: str) -> tuple[str, dict[str, list[dict]]]:
+    runs = _quick_runs(folder)
     if not runs:
-        return _missing("python -m benchmarks.quick_preset --maze umaze --seeds 0 1 2 3 4")
-    lines = [
-        "| maze, replanning | seeds | LDCQ quick: normalized score | BC, same data and wall time "
-        "| LDCQ success | train s | end-to-end s |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        return _missing(command), runs
+    peer_runs = {name: _peer_runs(peers, items[0]["maze"]) for name, items in runs.items()} if peers else {}
+    shown = [(a, label) for a, label in PEERS if any(a in p for p in peer_runs.values())]
+    head = (
+        "| maze, replanning | seeds | episodes | LDCQ quick: normalized score | BC, same data and wall time "
+    )
+    head += "".join(f"| {label} (d3rlpy, same wall time) " for _, label in shown)
+    head += "| LDCQ success | BC success | train s | end-to-end s |"
+    lines = [head, "|" + "---|" * (8 + len(shown))]
     for name, items in runs.items():
         ldcq = [r["ldcq"]["normalized_score"] for r in items]
-        bc = [r["bc"]["normalized_score"] for r in items]
+        bcs = [r["bc"] for r in items if r.get("bc")]
+        bc = mean_sd([b["normalized_score"] for b in bcs]) if bcs else "—"
+        bc_success = f"{statistics.mean(b['success_rate'] for b in bcs):.2f}" if bcs else "—"
+        cells = []
+        for algo, _ in shown:
+            got = peer_runs.get(name, {}).get(algo, [])
+            score = mean_sd([r["scores"]["normalized_score"] for r in got]) if got else "—"
+            success = (
+                f", success {statistics.mean(r['scores']['success_rate'] for r in got):.2f}" if got else ""
+            )
+            cells.append(f"{score}{success}")
         success = statistics.mean(r["ldcq"]["success_rate"] for r in items)
         train = ", ".join(f"{r['train_s']:.0f}" for r in items)
         total = ", ".join(f"{r['end_to_end_s']:.0f}" for r in items)
         lines.append(
-            f"| {name} | {len(items)} | {mean_sd(ldcq)} | {mean_sd(bc)} | {success:.2f} | {train} | {total} |"
+            f"| {name} | {len(items)} | {items[0]['eval_episodes']} | {mean_sd(ldcq)} | {bc} "
+            + "".join(f"| {c} " for c in cells)
+            + f"| {success:.2f} | {bc_success} | {train} | {total} |"
         )
-    if plots:
-        _plot_quick_preset(runs, folder / "scores.png")
     every = [r for items in runs.values() for r in items]
-    return "\n".join(lines) + "\n\n" + provenance(every)
+    every += [r for by_algo in peer_runs.values() for rs in by_algo.values() for r in rs]
+    return "\n".join(lines) + "\n\n" + provenance(every), runs
+
+
+def quick_preset(results: Path, plots: bool) -> str:
+    folder = results / "quick_preset"
+    table, runs = _quick_table(
+        folder, results / "peers", "python -m benchmarks.quick_preset --maze umaze --seeds 0 1 2 3 4"
+    )
+    if plots and runs:
+        _plot_quick_preset(runs, folder / "scores.png")
+    return table
+
+
+def quick_preset_single_goal(results: Path, plots: bool) -> str:
+    folder = results / "quick_preset_single_goal"
+    table, runs = _quick_table(
+        folder,
+        results / "peers_single_goal",
+        "python -m benchmarks.quick_preset --maze large --task single-goal --steps 1000000 --episodes 50",
+    )
+    if plots and runs:
+        _plot_quick_preset(runs, folder / "scores.png")
+    return table
+
+
+def quick_preset_variants(results: Path, plots: bool) -> str:
+    """LDCQ's quick preset with one setting changed (``--set ... --tag T``) beside the preset itself."""
+    rows: list[tuple[str, str, list[dict]]] = []
+    for folder in sorted(results.glob("quick_preset*")):
+        if not folder.is_dir():
+            continue
+        for name, items in _quick_runs(folder).items():
+            overrides = items[0].get("overrides") or {}
+            setting = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "the preset"
+            rows.append((items[0]["task"], f"{name} | {setting}", items))
+    variants = [r for r in rows if "the preset" not in r[1]]
+    if not variants:
+        return _missing("python -m benchmarks.quick_preset --set success_cut=terminal --tag terminal --no-bc")
+    compared = {(task, label.split(" | ")[0]) for task, label, _ in variants}
+    lines = [
+        "| data | maze, replanning | setting | seeds | LDCQ quick: normalized score | success |",
+        "|---|---|---|---|---|---|",
+    ]
+    shown = []
+    for task, label, items in sorted(
+        rows, key=lambda r: (r[0], r[1].split(" | ")[0], "the preset" not in r[1])
+    ):
+        if (task, label.split(" | ")[0]) not in compared:
+            continue
+        scores = [r["ldcq"]["normalized_score"] for r in items]
+        success = statistics.mean(r["ldcq"]["success_rate"] for r in items)
+        lines.append(f"| {task} | {label} | {len(items)} | {mean_sd(scores)} | {success:.2f} |")
+        shown += items
+    return "\n".join(lines) + "\n\n" + provenance(shown)
 
 
 def _plot_quick_preset(runs: dict[str, list[dict]], path: Path) -> None:
@@ -348,6 +432,8 @@ SECTIONS: dict[str, Callable[[Path, bool], str]] = {
     "windows_memory": windows_memory,
     "collect_speed": collect_speed,
     "quick_preset": quick_preset,
+    "quick_preset_single_goal": quick_preset_single_goal,
+    "quick_preset_variants": quick_preset_variants,
     "acting_sweep": acting_sweep,
     "family": family,
     "sampler_speed": sampler_speed,

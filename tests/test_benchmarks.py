@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,6 +22,7 @@ MODULES = (
     "bc_baseline",
     "collect_speed",
     "family",
+    "peers",
     "quick_preset",
     "record",
     "sampler_speed",
@@ -95,3 +97,19 @@ def test_every_committed_result_says_where_it_came_from():
         assert result.get("git", {}).get("commit"), path
         assert result.get("machine"), path
         assert result.get("date_utc") or result["git"].get("committed_utc"), path
+
+
+def test_peers_see_the_dataset_as_our_agents_do(box_dataset):
+    """d3rlpy's transitions: s_t without each episode's final observation, a terminal only where the
+    episode terminated, a timeout where it was cut, and every reward once."""
+    from benchmarks.peers import transitions
+    from latent_skills.data import EpisodeArrays
+
+    episodes = EpisodeArrays.from_minari(box_dataset)  # lengths 1, 3, 5, 6, 12, 9, 2; T F T F T F F
+    data = transitions(episodes)
+    ends = np.cumsum([1, 3, 5, 6, 12, 9, 2]) - 1
+    np.testing.assert_array_equal(np.flatnonzero(data["terminals"]), ends[[0, 2, 4]])
+    np.testing.assert_array_equal(np.flatnonzero(data["timeouts"]), ends[[1, 3, 5, 6]])
+    np.testing.assert_array_equal(data["rewards"], episodes.rewards.astype(np.float32))
+    np.testing.assert_array_equal(data["observations"][3], episodes.observations[4])  # episode 1, t = 2
+    assert len(data["observations"]) == len(data["actions"]) == episodes.n_steps

@@ -160,3 +160,11 @@ def test_success_cuts_and_the_q_target_each_choice_gives(box_dataset):
     for r, c in ((r_term, c_term), (r_hold, c_hold)):
         np.testing.assert_array_equal(r[unchanged], r_boot[unchanged])
         np.testing.assert_array_equal(c[unchanged], c_boot[unchanged])
+
+
+def test_step_observation_rows_drop_each_episodes_final_observation(box_dataset):
+    ep = EpisodeArrays.from_minari(box_dataset)
+    rows = ep.step_observation_rows()
+    expected = np.concatenate([np.arange(o, o + n) for o, n in zip(ep.obs_offsets, ep.lengths, strict=True)])
+    np.testing.assert_array_equal(rows, expected)
+    assert len(rows) == ep.n_steps == len(ep.actions)

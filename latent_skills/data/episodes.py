@@ -72,6 +72,12 @@ class EpisodeArrays:
     def state_stats(self) -> StateStats:
         return StateStats.of(self.observations)
 
+    def step_observation_rows(self) -> np.ndarray:
+        """``(n_steps,)`` the row in ``observations`` of s_t for every step t: each episode's
+        observations without its final one, aligned with ``actions`` and ``rewards``."""
+        within = np.arange(self.n_steps) - np.repeat(self.step_offsets, self.lengths)
+        return np.repeat(self.obs_offsets, self.lengths) + within
+
     @classmethod
     def from_minari(cls, dataset: minari.MinariDataset, progress: bool = False) -> EpisodeArrays:
         """Read every episode once into preallocated arrays (no per-episode list, no float64 copy)."""
