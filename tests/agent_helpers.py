@@ -41,7 +41,8 @@ class LossRecorder(BaseCallback):
         self.values: dict[str, list[dict[str, float]]] = {}
 
     def _on_step(self) -> bool:
-        self.values.setdefault(self.locals["name"], []).append(dict(self.locals["logs"]))
+        logs = {key: float(value) for key, value in self.locals["logs"].items()}
+        self.values.setdefault(self.locals["name"], []).append(logs)
         return True
 
     def series(self, stage: str, key: str = "loss") -> np.ndarray:

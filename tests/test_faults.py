@@ -219,6 +219,32 @@ def test_divergence_keeps_finite_weights(chain):
     assert "skills" not in agent.stages_completed
 
 
+def test_on_an_accelerator_the_flags_are_read_every_log_interval(chain, monkeypatch):
+    """check_interval(cuda) is log_interval: the loop reads the device at checks only, and a NaN
+    found there restores the weights of the last check that passed."""
+    from latent_skills.agents import divergence, training
+
+    monkeypatch.setattr(training, "check_interval", lambda device, log_interval: 4)
+    reads = []
+    original = divergence.DivergenceWatch.check
+    monkeypatch.setattr(
+        divergence.DivergenceWatch, "check", lambda self, *a, **k: (reads.append(1), original(self, *a, **k))[1]
+    )
+    agent = LDCQ.from_dataset(chain, **{**SETTINGS, "skills_steps": 10})
+    agent.learn(stages=["skills"])
+    assert len(reads) == 2 + 1  # at steps 3 and 7, and at the stage's end
+    reads.clear()
+    before = weights(agent)
+    agent.config = dataclasses.replace(agent.config, skills_lr=float("inf"))
+    # step 0's update makes the weights NaN, found at the check of step 3: back to the weights of the
+    # last good check, the stage's start
+    with pytest.raises(TrainingDivergedError, match="Stage 'skills': the loss became nan at step 1"):
+        agent.learn(stages=["skills"])
+    assert len(reads) == 1
+    for key, value in weights(agent).items():
+        assert torch.equal(value, before[key]), key
+
+
 def test_predict_refuses_non_finite_observations(chain):
     agent = LDCQ.from_dataset(chain, **SETTINGS)
     with pytest.raises(ValueError, match=r"NaN or inf \(batch rows \[1\]\)"):

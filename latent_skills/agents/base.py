@@ -33,7 +33,7 @@ from latent_skills.config import AgentConfig, ConfigError
 from latent_skills.data import EpisodeArrays, SkillWindows, load_dataset
 from latent_skills.nn import SkillVAE, StateNormalizer
 
-from . import training
+from . import divergence, training
 from .checkpoints import read_agent, write_agent
 from .devices import resolve_device
 from .policy import SkillPolicy, SkillState
@@ -42,7 +42,7 @@ from .selectors import First, LatentSelector
 from .spec import AgentSpec, default_horizon, register_robotics_envs
 from .stages import PriorStage, SkillsStage, TrainingStage, TrainingState
 
-TrainingDivergedError = training.TrainingDivergedError
+TrainingDivergedError = divergence.TrainingDivergedError
 
 
 @dataclass

@@ -35,7 +35,7 @@ class LatentDiffuser(QLearningAgent):
     selector = QArgmax
 
     def build_support(
-        self, progress_bar: bool = False, chunk_states: int = 256
+        self, progress_bar: bool = False, chunk_states: int | None = None
     ) -> tuple[CandidateBank, np.ndarray]:
         """K unguided prior samples per window's first state, and min_j Q_j of each: ``(bank, q)``."""
         return build_energy_support(self, progress_bar, chunk_states)

@@ -22,7 +22,7 @@ from .stages import CandidateBank, PriorStage, QStage, SkillsStage, build_candid
 class QLearningAgent(LatentSkillAgent):
     """What every agent with a Q stage shares: its candidate bank, public for inspection."""
 
-    def build_bank(self, progress_bar: bool = True, chunk_states: int = 256) -> CandidateBank:
+    def build_bank(self, progress_bar: bool = True, chunk_states: int | None = None) -> CandidateBank:
         """Sample ``q_candidates`` latents from the prior for every distinct next state."""
         return build_candidate_bank(self, progress_bar, chunk_states)
 

@@ -60,9 +60,13 @@ class PeriodicEvaluation:
         if resume and self.best_path is not None and (self.best_path / RESULT).is_file():
             self.best = float(json.loads((self.best_path / RESULT).read_text())["mean_return"])
 
+    def due(self, stage: str, step: int) -> bool:
+        """Whether :meth:`after_step` evaluates after ``step`` (≥ 1) steps of ``stage``."""
+        return stage == self.stage and step % self.freq == 0
+
     def after_step(self, agent: LatentSkillAgent, stage: str, step: int, trained: list[nn.Module]) -> None:
         """Called after each gradient step (``step`` ≥ 1 counts the stage's steps done)."""
-        if stage != self.stage or step % self.freq:
+        if not self.due(stage, step):
             return
         with _evaluating(agent, trained):
             result = agent.evaluate(n_episodes=self.episodes, n_envs=self.envs, seed=EVAL_SEED)

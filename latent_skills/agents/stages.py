@@ -94,7 +94,7 @@ class TrainingStage:
         self.resumables: dict[str, Resumable] = {}
         self.optimizer: torch.optim.Optimizer
 
-    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
     def after_step(self, step: int) -> None:
@@ -165,7 +165,7 @@ class SkillsStage(TrainingStage):
         self.trained = [self.vae]
         self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=agent.config.skills_lr)
 
-    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c, w = self.agent.config, self.agent.data.windows
         idx = self.take_shard(self.rng.integers(0, len(w), c.skills_batch_size))
         if self.world > 1:  # the loss is a mean over the batch's real steps: weigh by them
@@ -178,7 +178,7 @@ class SkillsStage(TrainingStage):
             beta=c.vae_beta,
             generator=self.generator,
         )
-        return out["loss"], {"loss": out["loss"].item(), "nll": out["nll"].item(), "kl": out["kl"].item()}
+        return out["loss"], {"loss": out["loss"], "nll": out["nll"], "kl": out["kl"]}
 
 
 # ---------------------------------------------------------------------------------------------- prior
@@ -219,7 +219,7 @@ class PriorStage(TrainingStage):
         prior = self.agent.policy.prior
         return prior.condition(states), prior.null_condition(states)
 
-    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.agent.config
         idx = self.take_shard(self.rng.integers(0, len(self.agent.data.windows), c.prior_batch_size))
         eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
@@ -235,7 +235,7 @@ class PriorStage(TrainingStage):
             generator=self.generator,
             null_cond=null_cond,
         )
-        return value, {"loss": value.item()}
+        return value, {"loss": value}
 
 
 class GoalPriorStage(PriorStage):
@@ -313,9 +313,16 @@ class CandidateBank:
                 os.unlink(self.file)
 
 
+def sampling_chunk(device: torch.device) -> int:
+    """States per prior-sampling batch when building a bank: 256 keeps a CPU's caches warm; an
+    accelerator wants large batches (4096 states × 500 candidates fits a 24 GB GPU with the paper's
+    denoiser)."""
+    return 256 if device.type == "cpu" else 4096
+
+
 @torch.no_grad()
 def build_candidate_bank(
-    agent: LatentSkillAgent, progress_bar: bool = True, chunk_states: int = 256
+    agent: LatentSkillAgent, progress_bar: bool = True, chunk_states: int | None = None
 ) -> CandidateBank:
     """``q_candidates`` latents from the (unguided) prior for every distinct next state.
 
@@ -327,6 +334,7 @@ def build_candidate_bank(
     the one-process stream is kept for runs made before data parallelism."""
     c: Any = agent.config
     w = agent.data.windows
+    chunk_states = chunk_states or sampling_chunk(agent.device)
     bank = CandidateBank(w.next_states.rows(np.arange(len(w))), c.q_candidates, c.latent_dim, c.bank_ram_gb)
     observations = w.episodes.observations
     prior = agent.policy.prior.plain
@@ -421,7 +429,7 @@ class QStage(TrainingStage):
         c: Any = self.agent.config
         return self.agent.policy.prior.plain.sample(next_states, c.q_candidates, generator=self.generator)
 
-    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c: Any = self.agent.config
         idx, weights = self.sampler.sample(c.q_batch_size, self.per_beta(step), self.rng)
         idx, weights = self.take_shard(idx), weights[self.rows]
@@ -433,7 +441,7 @@ class QStage(TrainingStage):
         td = q - target[:, None]
         value = (self.tensor(weights)[:, None] * td.pow(2)).sum(1).mean()
         self.last_idx, self.last_td = idx, td.detach().abs().mean(1).cpu().numpy()
-        return value, {"loss": value.item(), "q": q.mean().item(), "target": target.mean().item()}
+        return value, {"loss": value, "q": q.mean(), "target": target.mean()}
 
     def after_step(self, step: int) -> None:
         assert self.last_idx is not None and self.last_td is not None
@@ -489,13 +497,13 @@ class DynamicsStage(TrainingStage):
         self.trained = [self.dynamics]
         self.optimizer = torch.optim.Adam(self.dynamics.parameters(), lr=c.dynamics_lr)
 
-    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c: Any = self.agent.config
         idx = self.take_shard(self.usable[self.rng.integers(0, len(self.usable), c.dynamics_batch_size)])
         eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
         z = self.tensor(self.mean[idx]) + self.tensor(self.std[idx]) * eps  # a fresh z ~ q(z|τ), no gradient
         out = self.dynamics.loss(self.tensor(self.first[idx]), z, self.tensor(self.end[idx]))
-        return out["loss"], {"loss": out["loss"].item(), "mse": out["mse"].item()}
+        return out["loss"], {"loss": out["loss"], "mse": out["mse"]}
 
 
 # ---------------------------------------------------------------------------------------------- energy
@@ -527,7 +535,7 @@ class EnergyStage(TrainingStage):
         self.trained = [self.energy]
         self.optimizer = torch.optim.Adam(self.energy.parameters(), lr=c.energy_lr)
 
-    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c: Any = self.agent.config
         k, gen, device = c.energy_samples, self.generator, self.agent.device
         rows = self.take_shard(self.rng.integers(0, len(self.bank.unique_rows), c.energy_batch_size))
@@ -542,17 +550,18 @@ class EnergyStage(TrainingStage):
         f = self.energy(z_t, t, cond.repeat_interleave(k, dim=0)).view(len(rows), k)
         spread = c.energy_q_scale == "spread"
         value = contrastive_energy_loss(f, self.tensor(self.q[rows]), c.energy_beta, spread)
-        return value, {"loss": value.item()}
+        return value, {"loss": value}
 
 
 @torch.no_grad()
 def build_energy_support(
-    agent: LatentSkillAgent, progress_bar: bool = False, chunk_states: int = 256
+    agent: LatentSkillAgent, progress_bar: bool = False, chunk_states: int | None = None
 ) -> tuple[CandidateBank, np.ndarray]:
     """K unguided prior samples per window's first state, and min_j Q_j of each: ``(bank, q)`` with
     ``q`` of shape ``(distinct states, K)`` in the bank's row order."""
     c: Any = agent.config
     w = agent.data.windows
+    chunk_states = chunk_states or sampling_chunk(agent.device)
     bank = CandidateBank(
         w.first_states.rows(np.arange(len(w))), c.energy_samples, c.latent_dim, c.bank_ram_gb
     )

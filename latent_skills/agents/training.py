@@ -7,11 +7,15 @@ For callbacks (Stable-Baselines3's, unchanged) a *step* is one gradient step of 
 earlier ``learn`` calls). ``training_env`` is ``agent.get_env()``, the evaluation env as a VecEnv: no env
 is stepped while training offline. ``locals`` holds ``total_timesteps`` (the count ``num_timesteps``
 reaches if no callback stops training) and ``plan`` from the start, then, at each step, the stage's
-``name``, ``step``, ``n_steps``, ``loss`` and ``logs`` (this step's metrics).
+``name``, ``step``, ``n_steps``, ``loss`` and ``logs`` (this step's metrics as 0-dim tensors on the
+training device: ``float(logs["loss"])`` reads one, and on a GPU waits for the device to catch up).
+
+Nothing in the loop reads the device every step: metrics are summed on the device and read every
+``log_interval`` steps, and finite checks are read as :mod:`.divergence` says.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the loop trains data-parallel (see :mod:`.distributed`): each
 rank computes its rows of the global batch, the gradients are averaged before clipping, the logged
-metrics are the global batch's means; rank 0 alone logs, shows progress, runs callbacks and evaluations
+metrics are the global batch's means (a callback's per-step ``logs`` are this rank's); rank 0 alone logs, shows progress, runs callbacks and evaluations
 and writes checkpoints (the others wait at a barrier after each), and all ranks agree on when to stop.
 """
 
@@ -34,6 +38,7 @@ from tqdm.auto import tqdm
 from latent_skills.hub.checkpoint import CheckpointError, split_state
 
 from . import distributed
+from .divergence import DivergenceWatch, check_interval
 from .periodic_eval import PeriodicEvaluation
 from .resume import StopSignals, TrainingInterrupted
 from .stages import TrainingStage, TrainingState
@@ -42,10 +47,6 @@ if TYPE_CHECKING:
     from .base import LatentSkillAgent
 
 Checkpoint = Callable[..., Path]  # (stage, step, state, sync=True) -> the folder
-
-
-class TrainingDivergedError(FloatingPointError):
-    """A loss or gradient turned non-finite; the weights are those of the last good step."""
 
 
 @dataclass(frozen=True)
@@ -277,64 +278,55 @@ def run_stage(
             module.train(True)
         params = [p for group in stage.optimizer.param_groups for p in group["params"]]
         tracked: list[torch.Tensor] = [p for m in stage.trained + stage.followers for p in m.parameters()]
-        backup = [p.detach().clone() for p in tracked]
-        running: dict[str, float] = {}
+        watch = DivergenceWatch(tracked, agent.device, check_interval(agent.device, log_interval))
+        running: dict[str, torch.Tensor] = {}  # metric sums since the last log, on the device
         start, first = time.perf_counter(), done
         with signals.steps():
             for step in range(first, n_steps):
-                loss, logs = stage.loss(step)
-                if distributed.world_size() > 1:
-                    finite, logs = global_metrics(loss, logs, stage.shard_weight)
-                else:
-                    finite = bool(torch.isfinite(loss))
-                if not finite:
-                    restore(tracked, backup)  # the weights that gave this loss are bad
-                    raise TrainingDivergedError(
-                        f"Stage {name!r}: the loss became {logs.get('loss', loss.item())} at step {step}; "
-                        "training stopped "
-                        "with the weights of the last good step. Lower the stage's learning rate "
-                        f"(e.g. --set {name}_lr=...) or check the dataset for outliers."
-                    )
+                loss, metrics = stage.loss(step)
+                logs = {key: value.detach() for key, value in metrics.items()}  # 0-dim, on the device
                 stage.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 distributed.all_reduce_gradients(params, stage.shard_weight)  # the global batch's mean
                 grad_norm = nn.utils.clip_grad_norm_(params, agent.config.grad_clip)
-                if not torch.isfinite(grad_norm):
-                    keep_finite(tracked, backup)
-                    raise TrainingDivergedError(
-                        f"Stage {name!r}: gradients became non-finite at step {step}; training stopped "
-                        "with the weights of the last good step. Lower the learning rate."
-                    )
-                with torch.no_grad():
-                    for saved, param in zip(backup, tracked, strict=True):
-                        saved.copy_(param)
+                watch.observe(step, loss, grad_norm)
+                if watch.due(step):
+                    watch.check(name)  # before the update: these weights gave a finite loss
                 stage.optimizer.step()
                 stage.after_step(step)
                 agent.num_timesteps += 1
                 done = step + 1
-                for key, value in logs.items():
-                    running[key] = running.get(key, 0.0) + value
+                for key, value in logs.items():  # weighted by the rank's share: summed over ranks below
+                    running[key] = running.get(key, 0.0) + stage.shard_weight * value
                 if done % log_interval == 0 or done == n_steps:
                     count = (step % log_interval) + 1
-                    for key, value in running.items():
-                        agent.logger.record(f"{name}/{key}", value / count)
+                    means = dict(
+                        zip(running, (global_sums(list(running.values())) / count).tolist(), strict=True)
+                    )
+                    for key, value in means.items():
+                        agent.logger.record(f"{name}/{key}", value)
                     agent.logger.record("time/steps_per_s", (done - first) / (time.perf_counter() - start))
                     agent.logger.record("time/total_timesteps", agent.num_timesteps)  # SB3's key: curves' x
                     agent.logger.dump(agent.num_timesteps)
-                    bar.set_postfix({k: f"{v / count:.4g}" for k, v in running.items()})
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
                     running.clear()
                 bar.update(1)
                 if evaluator is not None:
+                    if evaluator.due(name, done):
+                        watch.check(name, refresh=False)
                     evaluator.after_step(agent, name, done, stage.trained)
                 callback.update_locals(locals())
                 proceed, interrupted = callback.on_step(), bool(signals.received)
                 if distributed.world_size() > 1:  # every rank stops at the same step
                     proceed, interrupted = agree_to_stop(proceed, interrupted)
+                saving = save_every is not None and done % save_every == 0 and done < n_steps
+                if not proceed or interrupted or saving or done == n_steps:
+                    watch.check(name, refresh=False)  # nothing non-finite is saved or kept
                 if not proceed:
                     return done, stage.training_state()
                 if interrupted:
                     raise KeyboardInterrupt
-                if save_every is not None and done % save_every == 0 and done < n_steps:
+                if saving:
                     checkpoint(name, done, stage.training_state())
     except KeyboardInterrupt as exc:
         if isinstance(exc, TrainingInterrupted) and len(signals.received) > 1:
@@ -360,15 +352,12 @@ def run_stage(
     return None
 
 
-def global_metrics(
-    loss: torch.Tensor, logs: dict[str, float], weight: float
-) -> tuple[bool, dict[str, float]]:
-    """Across ranks, in one collective: whether every rank's loss is finite, and the metrics as means
-    over the global batch (each rank's weighted by its share)."""
-    keys = list(logs)
-    local = [weight * logs[k] for k in keys] + [0.0 if bool(torch.isfinite(loss)) else 1.0]
-    total = distributed.all_reduce_sum(torch.tensor(local, dtype=torch.float64))
-    return bool(total[-1] == 0), {k: float(v) for k, v in zip(keys, total[:-1].tolist(), strict=True)}
+def global_sums(values: list[torch.Tensor]) -> torch.Tensor:
+    """``values`` (0-dim, on the device) stacked, and summed over ranks: one read, one collective."""
+    if not values:
+        return torch.zeros(0)
+    local = torch.stack([v.float() for v in values]).cpu()
+    return distributed.all_reduce_sum(local.double()) if distributed.world_size() > 1 else local.double()
 
 
 def agree_to_stop(proceed: bool, interrupted: bool) -> tuple[bool, bool]:
@@ -376,15 +365,3 @@ def agree_to_stop(proceed: bool, interrupted: bool) -> tuple[bool, bool]:
     flags = torch.tensor([0.0 if proceed else 1.0, 1.0 if interrupted else 0.0])
     stop, signalled = distributed.all_reduce_sum(flags).tolist()
     return stop == 0, signalled > 0
-
-
-def restore(params: list[torch.Tensor], backup: list[torch.Tensor]) -> None:
-    with torch.no_grad():
-        for param, saved in zip(params, backup, strict=True):
-            param.copy_(saved)
-
-
-def keep_finite(params: list[torch.Tensor], backup: list[torch.Tensor]) -> None:
-    """After non-finite gradients: keep the weights if they are finite, else take the step before's."""
-    if not all(bool(torch.isfinite(p).all()) for p in params):
-        restore(params, backup)
