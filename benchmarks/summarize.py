@@ -210,7 +210,7 @@ def _quick_table(folder: Path, peers: Path | None, command: str) -> tuple[str, d
     )
     head += "".join(f"| {label} (d3rlpy, same wall time) " for _, label in shown)
     head += "| LDCQ success | BC success | train s | end-to-end s |"
-    lines = [head, "|" + "---|" * (8 + len(shown))]
+    lines = [head, "|" + "---|" * (9 + len(shown))]
     for name, items in runs.items():
         ldcq = [r["ldcq"]["normalized_score"] for r in items]
         bcs = [r["bc"] for r in items if r.get("bc")]
@@ -428,12 +428,57 @@ def skill_sac(results: Path, plots: bool) -> str:
     return "\n".join(lines) + "\n\n" + provenance([r])
 
 
+def success_cut(results: Path, plots: bool) -> str:
+    runs = [load(p) for p in sorted((results / "success_cut").glob("*-seed*.json"), key=_maze_first)]
+    if not runs:
+        return _missing("python -m benchmarks.success_cut --maze umaze --seeds 0 1 2")
+    lines = [
+        "| maze | success_cut | seeds | LDCQ quick: normalized score | success | last mean Q target |",
+        "|---|---|---|---|---|---|",
+    ]
+    by_maze: dict[str, list[dict]] = {}
+    for run in runs:
+        by_maze.setdefault(run["maze"], []).append(run)
+    for maze, items in by_maze.items():
+        for choice in items[0]["choices"]:
+            got = [r["choices"][choice] for r in items if choice in r["choices"]]
+            scores = [g["normalized_score"] for g in got]
+            success = statistics.mean(g["success_rate"] for g in got)
+            target = ", ".join(f"{g['q_target']:.2f}" for g in got)
+            lines.append(f"| {maze} | {choice} | {len(got)} | {mean_sd(scores)} | {success:.2f} | {target} |")
+    return "\n".join(lines) + "\n\n" + provenance(runs)
+
+
+def stage_speed(results: Path, plots: bool) -> str:
+    runs = [load(p) for p in sorted((results / "stage_speed").glob("*.json"))]
+    if not runs:
+        return _missing("python -m benchmarks.stage_speed --preset paper")
+    lines = [
+        "| preset, device | skills steps/s | prior steps/s | Q steps/s | windows encoded/s | bank states/s "
+        "(candidates, batch) | whole run on 1M steps, extrapolated |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        rate = {s: f"{v['steps_per_s']:.1f}" for s, v in r["stages"].items()}
+        bank = r["bank"]
+        total = r["extrapolated_s"]
+        parts = ", ".join(f"{k} {v / 60:.0f} min" for k, v in total.items() if k != "total")
+        lines.append(
+            f"| {r['preset']}, {r['device']} | {rate['skills']} | {rate['prior']} | {rate['q']} "
+            f"| {r['posterior_windows_per_s']:.0f} | {bank['states_per_s']:.0f} ({bank['candidates']}, "
+            f"{bank['chunk_states']}) | **{total['total'] / 3600:.1f} h** ({parts}) |"
+        )
+    return "\n".join(lines) + "\n\n" + provenance(runs)
+
+
 SECTIONS: dict[str, Callable[[Path, bool], str]] = {
     "windows_memory": windows_memory,
     "collect_speed": collect_speed,
     "quick_preset": quick_preset,
     "quick_preset_single_goal": quick_preset_single_goal,
     "quick_preset_variants": quick_preset_variants,
+    "success_cut": success_cut,
+    "stage_speed": stage_speed,
     "acting_sweep": acting_sweep,
     "family": family,
     "sampler_speed": sampler_speed,

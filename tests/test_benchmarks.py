@@ -27,6 +27,8 @@ MODULES = (
     "record",
     "sampler_speed",
     "skill_sac",
+    "stage_speed",
+    "success_cut",
     "summarize",
     "windows_memory",
 )

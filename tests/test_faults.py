@@ -245,6 +245,21 @@ def test_on_an_accelerator_the_flags_are_read_every_log_interval(chain, monkeypa
         assert torch.equal(value, before[key]), key
 
 
+def test_batches_gathered_on_the_device_train_the_same_weights(pointmaze_dataset, monkeypatch):
+    """The accelerator path (arrays uploaded once, batches gathered on the device), run on a CPU."""
+    from latent_skills.agents import stages
+
+    for cls, config in ((LDCQ, None), (LDCP, LDCPConfig)):
+        settings = {k: v for k, v in SETTINGS.items() if config is None or k in config.field_names()}
+        settings.update(dynamics_steps=12) if cls is LDCP else None
+        host = cls.from_dataset(pointmaze_dataset, seed=1, **settings).learn()
+        with monkeypatch.context() as patch:
+            patch.setattr(stages, "gathers_on_device", lambda device: True)
+            on_device = cls.from_dataset(pointmaze_dataset, seed=1, **settings).learn()
+            assert any(key.startswith("device_arrays:") for key in on_device.data.extras)
+        assert_same_weights(host, on_device)
+
+
 def test_predict_refuses_non_finite_observations(chain):
     agent = LDCQ.from_dataset(chain, **SETTINGS)
     with pytest.raises(ValueError, match=r"NaN or inf \(batch rows \[1\]\)"):

@@ -40,6 +40,7 @@ from latent_skills.nn import (
 )
 
 from . import distributed
+from .device_data import DeviceArrays, gathers_on_device
 from .replay import PrioritizedSampler
 from .resume import (
     NumpyGeneratorState,
@@ -113,6 +114,15 @@ class TrainingStage:
     def tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.agent.device)
 
+    def gather(self, source: Any, index: np.ndarray) -> torch.Tensor:
+        """``source[index]`` (windows, a mask or a per-window array) on the training device: gathered
+        on the host on a CPU, on the device from device copies elsewhere (:mod:`.device_data`)."""
+        device = self.agent.device
+        if not gathers_on_device(device):
+            return self.tensor(np.asarray(source[index]))
+        arrays = self.agent.data.extras.setdefault(f"device_arrays:{device}", DeviceArrays(device))
+        return arrays.gather(source, index)
+
     # -- resuming exactly
     def training_state(self) -> TrainingState:
         """Everything but the weights that the next step depends on, as JSON + tensors."""
@@ -172,9 +182,9 @@ class SkillsStage(TrainingStage):
             assert self.batch_idx is not None
             self.shard_weight = float(w.mask[idx].sum() / w.mask[self.batch_idx].sum())
         out = self.vae.loss(
-            self.tensor(w.states[idx]),
-            self.tensor(w.actions[idx]),
-            self.tensor(w.mask[idx]),
+            self.gather(w.states, idx),
+            self.gather(w.actions, idx),
+            self.gather(w.mask, idx),
             beta=c.vae_beta,
             generator=self.generator,
         )
@@ -215,7 +225,7 @@ class PriorStage(TrainingStage):
 
     def conditions(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The prior's condition for windows ``idx`` and what guidance's dropout replaces it with."""
-        states = self.tensor(np.asarray(self.first[idx], np.float32))
+        states = self.gather(self.first, idx).float()
         prior = self.agent.policy.prior
         return prior.condition(states), prior.null_condition(states)
 
@@ -223,7 +233,7 @@ class PriorStage(TrainingStage):
         c = self.agent.config
         idx = self.take_shard(self.rng.integers(0, len(self.agent.data.windows), c.prior_batch_size))
         eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
-        z = self.tensor(self.mean[idx]) + self.tensor(self.std[idx]) * eps
+        z = self.gather(self.mean, idx) + self.gather(self.std, idx) * eps
         cond, null_cond = self.conditions(idx)
         value = diffusion_loss(
             self.denoiser,
@@ -263,7 +273,7 @@ class GoalPriorStage(PriorStage):
         return hindsight_goals(self.agent, window_idx, self.hindsight_rng)
 
     def conditions(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
-        states = self.tensor(np.asarray(self.first[idx], np.float32))
+        states = self.gather(self.first, idx).float()
         prior = self.agent.policy.prior
         if self.world > 1 and self.batch_idx is not None:  # the goals of the global batch, as in one process
             goals = self.tensor(self.hindsight_goals(self.batch_idx)[self.rows])
@@ -433,11 +443,11 @@ class QStage(TrainingStage):
         c: Any = self.agent.config
         idx, weights = self.sampler.sample(c.q_batch_size, self.per_beta(step), self.rng)
         idx, weights = self.take_shard(idx), weights[self.rows]
-        s, s_next = self.tensor(self.first[idx]), self.tensor(self.next[idx])
+        s, s_next = self.gather(self.first, idx), self.gather(self.next, idx)
         with torch.no_grad():
             best_next = q_candidates(self.critic_target, s_next, self.candidates(idx, s_next)).amax(1)
-            target = self.tensor(self.rewards[idx]) + self.tensor(self.not_done_discount[idx]) * best_next
-        q = self.critic(s, self.tensor(self.z[idx]))
+            target = self.gather(self.rewards, idx) + self.gather(self.not_done_discount, idx) * best_next
+        q = self.critic(s, self.gather(self.z, idx))
         td = q - target[:, None]
         value = (self.tensor(weights)[:, None] * td.pow(2)).sum(1).mean()
         self.last_idx, self.last_td = idx, td.detach().abs().mean(1).cpu().numpy()
@@ -501,8 +511,8 @@ class DynamicsStage(TrainingStage):
         c: Any = self.agent.config
         idx = self.take_shard(self.usable[self.rng.integers(0, len(self.usable), c.dynamics_batch_size)])
         eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
-        z = self.tensor(self.mean[idx]) + self.tensor(self.std[idx]) * eps  # a fresh z ~ q(z|τ), no gradient
-        out = self.dynamics.loss(self.tensor(self.first[idx]), z, self.tensor(self.end[idx]))
+        z = self.gather(self.mean, idx) + self.gather(self.std, idx) * eps  # a fresh z ~ q(z|τ), no gradient
+        out = self.dynamics.loss(self.gather(self.first, idx), z, self.gather(self.end, idx))
         return out["loss"], {"loss": out["loss"], "mse": out["mse"]}
 
 
