@@ -126,11 +126,13 @@ def test_two_processes_match_one_process_and_each_other_and_say_so(two_process_r
     for name, value in tensors(one).items():
         assert torch.equal(tensors(rank0)[name], tensors(rank1)[name]), name
         torch.testing.assert_close(tensors(rank0)[name], value, rtol=0, atol=TOLERANCE, msg=name)
-    # the whole run: the skills and prior stages draw their noise per rank (not the one-process
-    # stream), so they are not compared with one process; both ranks still hold identical weights
+    # the whole run: every stage draws the global batch's noise and takes its rows, so all three
+    # stages match one process too
     full0, full1 = (LDCQ.load(out / f"full-rank{r}", device="cpu") for r in (0, 1))
+    single = LDCQ.from_dataset(dataset, seed=0, device="cpu", **TINY).learn()
     for name, value in tensors(full0).items():
         assert torch.equal(value, tensors(full1)[name]), name
+        torch.testing.assert_close(value, tensors(single)[name], rtol=0, atol=TOLERANCE, msg=name)
     saved = LDCQ.load(out / "full", device="cpu")
     for name, value in tensors(saved).items():
         assert torch.equal(value, tensors(full0)[name]), name

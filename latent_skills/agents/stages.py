@@ -18,6 +18,7 @@ import copy
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from latent_skills.diffusion import DiffusionSchedule, diffusion_loss
+from latent_skills.diffusion import DiffusionSchedule, diffusion_draws, diffusion_loss
 from latent_skills.hub.checkpoint import split_state
 from latent_skills.nn import (
     LatentDenoiser,
@@ -77,15 +78,11 @@ class TrainingStage:
     def __init__(self, agent: LatentSkillAgent, index: int) -> None:
         config = agent.config
         self.agent = agent
-        # The numpy stream (batch indices) is the same on every rank: all draw the global batch and
-        # each takes its rows (take_shard). The torch stream (noise) is per rank; rank 0 keeps the
-        # single-process one.
+        # Both streams are the same on every rank: all draw the global batch's indices and noise
+        # (global_draw) and each takes its rows (take_shard), so N ranks train as one process does.
         self.rng = np.random.default_rng([config.seed, index])
         self.world, self.rank = distributed.world_size(), distributed.rank()
-        torch_seed = config.seed * 1000 + index
-        if self.rank > 0:
-            torch_seed = int(np.random.SeedSequence([config.seed, index, self.rank]).generate_state(1)[0])
-        self.generator = torch.Generator(agent.device).manual_seed(torch_seed)
+        self.generator = torch.Generator(agent.device).manual_seed(config.seed * 1000 + index)
         self.n_steps: int = getattr(config, self.steps_field)  # this run's plan sets it (run_stage)
         self.batch_idx: np.ndarray | None = None  # the global batch of the current step
         self.rows = slice(None)  # this rank's rows of it
@@ -110,6 +107,19 @@ class TrainingStage:
         self.rows = distributed.shard_rows(len(idx))
         self.shard_weight = (self.rows.stop - self.rows.start) / len(idx)
         return idx[self.rows]
+
+    def normal_draw(self, width: int) -> Callable[[int], torch.Tensor]:
+        """A draw of ``(n, width)`` standard normals from the stage's torch stream."""
+        return lambda n: torch.randn((n, width), generator=self.generator, device=self.agent.device)
+
+    def global_draw(self, draw: Callable[[int], Any]) -> Any:
+        """``draw(batch size)`` (a tensor or a tuple of them, batch first) for the global batch, and this
+        rank's rows of it: the random stream of one process, whatever the number of ranks."""
+        assert self.batch_idx is not None, "take_shard first: it sets the global batch"
+        drawn = draw(len(self.batch_idx))
+        if self.world == 1:
+            return drawn
+        return tuple(x[self.rows] for x in drawn) if isinstance(drawn, tuple) else drawn[self.rows]
 
     def tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.agent.device)
@@ -181,12 +191,13 @@ class SkillsStage(TrainingStage):
         if self.world > 1:  # the loss is a mean over the batch's real steps: weigh by them
             assert self.batch_idx is not None
             self.shard_weight = float(w.mask[idx].sum() / w.mask[self.batch_idx].sum())
+        noise = self.global_draw(self.normal_draw(c.latent_dim))
         out = self.vae.loss(
             self.gather(w.states, idx),
             self.gather(w.actions, idx),
             self.gather(w.mask, idx),
             beta=c.vae_beta,
-            generator=self.generator,
+            noise=noise,
         )
         return out["loss"], {"loss": out["loss"], "nll": out["nll"], "kl": out["kl"]}
 
@@ -232,9 +243,12 @@ class PriorStage(TrainingStage):
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.agent.config
         idx = self.take_shard(self.rng.integers(0, len(self.agent.data.windows), c.prior_batch_size))
-        eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
+        eps = self.global_draw(self.normal_draw(c.latent_dim))
         z = self.gather(self.mean, idx) + self.gather(self.std, idx) * eps
         cond, null_cond = self.conditions(idx)
+        draws = self.global_draw(
+            lambda n: diffusion_draws((n, c.latent_dim), self.schedule, self.generator, self.agent.device)
+        )
         value = diffusion_loss(
             self.denoiser,
             self.latent_norm(z),
@@ -242,8 +256,8 @@ class PriorStage(TrainingStage):
             self.schedule,
             snr_clip=c.prior_snr_clip,
             cond_drop=c.prior_cond_drop,
-            generator=self.generator,
             null_cond=null_cond,
+            draws=draws,
         )
         return value, {"loss": value}
 
@@ -416,6 +430,13 @@ class QStage(TrainingStage):
         noise = np.random.default_rng([c.seed, 99]).standard_normal(mean.shape).astype(np.float32)
         self.z = mean + std * noise
         self.bank = build_candidate_bank(agent, agent.progress) if c.candidate_source == "bank" else None
+        # on-the-fly candidates: each rank samples its own rows' with its own stream (rank 0 keeps the
+        # one-process stream; the others restart theirs on resume: only rank 0's state is saved); the
+        # same stream on every rank would repeat the noise across ranks
+        self.candidate_generator = self.generator
+        if self.rank > 0:
+            seed = int(np.random.SeedSequence([c.seed, index, self.rank]).generate_state(1)[0])
+            self.candidate_generator = torch.Generator(agent.device).manual_seed(seed)
         agent.data.extras["bank"] = self.bank
         self.sampler = PrioritizedSampler(len(w), alpha=c.per_alpha)
         self.first, self.next = w.first_states, w.next_states
@@ -437,7 +458,9 @@ class QStage(TrainingStage):
         if self.bank is not None:
             return self.tensor(self.bank[idx].astype(np.float32))
         c: Any = self.agent.config
-        return self.agent.policy.prior.plain.sample(next_states, c.q_candidates, generator=self.generator)
+        return self.agent.policy.prior.plain.sample(
+            next_states, c.q_candidates, generator=self.candidate_generator
+        )
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c: Any = self.agent.config
@@ -510,7 +533,7 @@ class DynamicsStage(TrainingStage):
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c: Any = self.agent.config
         idx = self.take_shard(self.usable[self.rng.integers(0, len(self.usable), c.dynamics_batch_size)])
-        eps = torch.randn((len(idx), c.latent_dim), generator=self.generator, device=self.agent.device)
+        eps = self.global_draw(self.normal_draw(c.latent_dim))
         z = self.gather(self.mean, idx) + self.gather(self.std, idx) * eps  # a fresh z ~ q(z|τ), no gradient
         out = self.dynamics.loss(self.gather(self.first, idx), z, self.gather(self.end, idx))
         return out["loss"], {"loss": out["loss"], "mse": out["mse"]}
@@ -553,9 +576,11 @@ class EnergyStage(TrainingStage):
         cond = self.agent.policy.prior.condition(states)
         z0 = self.agent.policy.prior.standardise(self.tensor(self.bank.values[rows].astype(np.float32)))
         # one noise level per state, shared by its K samples: the softmax compares like with like
-        t = torch.randint(0, self.schedule.num_timesteps, (len(rows),), generator=gen, device=gen.device)
+        steps = self.schedule.num_timesteps
+        t = self.global_draw(lambda n: torch.randint(0, steps, (n,), generator=gen, device=gen.device))
         t = t.to(device).repeat_interleave(k)
-        noise = torch.randn(z0.shape, generator=gen, device=gen.device).to(device)
+        noise = self.global_draw(lambda n: torch.randn((n, *z0.shape[1:]), generator=gen, device=gen.device))
+        noise = noise.to(device)
         z_t = self.schedule.q_sample(z0.flatten(0, 1), t, noise.flatten(0, 1))
         f = self.energy(z_t, t, cond.repeat_interleave(k, dim=0)).view(len(rows), k)
         spread = c.energy_q_scale == "spread"

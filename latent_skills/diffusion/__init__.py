@@ -3,7 +3,7 @@
 The denoiser network lives in :mod:`latent_skills.nn.denoiser` (``LatentDenoiser``).
 """
 
-from latent_skills.diffusion.loss import diffusion_loss
+from latent_skills.diffusion.loss import diffusion_draws, diffusion_loss
 from latent_skills.diffusion.sampling import (
     SOLVERS,
     Denoiser,
@@ -17,6 +17,7 @@ __all__ = [
     "SOLVERS",
     "Denoiser",
     "DiffusionSchedule",
+    "diffusion_draws",
     "diffusion_loss",
     "guided_prediction",
     "sample",

@@ -11,6 +11,22 @@ from latent_skills.diffusion.schedule import DiffusionSchedule
 __all__ = ["diffusion_loss"]
 
 
+def diffusion_draws(
+    shape: torch.Size | tuple[int, int],
+    schedule: DiffusionSchedule,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The random parts of :func:`diffusion_loss` for a ``(B, D)`` batch, in the order it draws them:
+    timesteps ``t``, noise ``ε`` and the dropout uniforms ``u`` (on the generator's device)."""
+    b = shape[0]
+    gen_device = generator.device if generator is not None else device
+    t = torch.randint(0, schedule.num_timesteps, (b,), generator=generator, device=gen_device)
+    noise = torch.randn(tuple(shape), generator=generator, device=gen_device)
+    u = torch.rand((b,), generator=generator, device=gen_device)
+    return t, noise, u
+
+
 def diffusion_loss(
     denoiser: Denoiser,
     z0: torch.Tensor,
@@ -21,6 +37,7 @@ def diffusion_loss(
     cond_drop: float = 0.1,
     generator: torch.Generator | None = None,
     null_cond: torch.Tensor | None = None,
+    draws: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Min-SNR-γ weighted z0-prediction loss, averaged over the batch.
 
@@ -42,6 +59,8 @@ def diffusion_loss(
         null_cond: ``(B, C)``: what a dropped row is conditioned on instead of the learned null
             token (a partial condition, e.g. the state without its goal, so that guidance
             contrasts p(z | s, g) with p(z | s)). ``None``: the null token.
+        draws: ``(t, ε, u)`` as :func:`diffusion_draws` makes them, instead of drawing here (a
+            data-parallel rank passes its rows of the global batch's draws).
     """
     if z0.dim() != 2:
         raise ValueError(f"z0 must have shape (B, D), got {tuple(z0.shape)}")
@@ -51,12 +70,9 @@ def diffusion_loss(
         raise ValueError(f"cond_drop must be a probability in [0, 1], got {cond_drop}")
     if snr_clip is not None and not snr_clip > 0:
         raise ValueError(f"snr_clip must be > 0 or None, got {snr_clip}")
-    b, device = z0.shape[0], z0.device
-    gen_device = generator.device if generator is not None else device
-    t = torch.randint(0, schedule.num_timesteps, (b,), generator=generator, device=gen_device)
-    noise = torch.randn(z0.shape, generator=generator, device=gen_device, dtype=z0.dtype)
-    u = torch.rand((b,), generator=generator, device=gen_device)
-    t, noise, keep = t.to(device), noise.to(device), (u >= cond_drop).to(device)
+    device = z0.device
+    t, noise, u = draws if draws is not None else diffusion_draws(z0.shape, schedule, generator, device)
+    t, noise, keep = t.to(device), noise.to(device, z0.dtype), (u >= cond_drop).to(device)
 
     z_t = schedule.q_sample(z0, t, noise)
     if cond is not None and null_cond is not None:

@@ -395,6 +395,7 @@ class SkillVAE(nn.Module):
         mask: torch.Tensor | None = None,
         beta: float = 0.05,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """The negative β-ELBO of a batch of windows.
 
@@ -406,7 +407,8 @@ class SkillVAE(nn.Module):
         scale independent of H, and lets a short window weigh in proportion to its real steps.
 
         Returns ``loss`` (to minimise), ``nll`` (−log π per real step, summed over action dims) and
-        ``kl`` (per window), all scalars; only ``loss`` needs gradients.
+        ``kl`` (per window), all scalars; only ``loss`` needs gradients. ``noise`` ``(B, D)``: the
+        reparameterisation's standard normal draws, given instead of drawn from ``generator``.
         """
         self._check(states, actions)
         mask = check_mask(mask, states.shape[0], states.shape[1], states.device)
@@ -416,7 +418,8 @@ class SkillVAE(nn.Module):
         actions = actions.masked_fill(~mask[..., None], 0.0)
         norm_states = self.normalizer(states)
         mean_q, std_q = self.encoder(norm_states, actions, mask)
-        noise = torch.randn(mean_q.shape, generator=generator, device=mean_q.device, dtype=mean_q.dtype)
+        if noise is None:
+            noise = torch.randn(mean_q.shape, generator=generator, device=mean_q.device, dtype=mean_q.dtype)
         z = mean_q + std_q * noise
         mean_p, std_p = self.prior(norm_states[:, 0])
         kl = gaussian_kl(mean_q, std_q, mean_p, std_p)  # (B,)
