@@ -142,13 +142,18 @@ def dataset_info(dataset: Any) -> dict[str, Any] | None:
     }
 
 
+# The code a benchmark runs is the code it imported: the commit when it started, not when it wrote
+# (runs take long enough for the tree to move on in between).
+GIT_AT_START = git_info()
+
+
 def write_result(path: str | Path, result: dict[str, Any], *, dataset: Any = None) -> Path:
     """Write ``result`` as JSON at ``path`` (under ``benchmarks/results``), stamped with the command
     line, the git commit, ``dataset`` (an id, a ``MinariDataset`` or an already made
     :func:`dataset_info` dict), the machine and the date. The file is replaced whole."""
     stamp = {
         "command": command_line(),
-        "git": git_info(),
+        "git": GIT_AT_START,
         "dataset": dataset if isinstance(dataset, dict) or dataset is None else dataset_info(dataset),
         "machine": machine_info(),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
