@@ -208,7 +208,7 @@ def _quick_table(folder: Path, peers: Path | None, command: str) -> tuple[str, d
     head = (
         "| maze, replanning | seeds | episodes | LDCQ quick: normalized score | BC, same data and wall time "
     )
-    head += "".join(f"| {label} (d3rlpy, same wall time) " for _, label in shown)
+    head += "".join(f"| {label} (d3rlpy) " for _, label in shown)
     head += "| LDCQ success | BC success | train s | end-to-end s |"
     lines = [head, "|" + "---|" * (9 + len(shown))]
     for name, items in runs.items():
@@ -220,10 +220,13 @@ def _quick_table(folder: Path, peers: Path | None, command: str) -> tuple[str, d
         for algo, _ in shown:
             got = peer_runs.get(name, {}).get(algo, [])
             score = mean_sd([r["scores"]["normalized_score"] for r in got]) if got else "—"
-            success = (
-                f", success {statistics.mean(r['scores']['success_rate'] for r in got):.2f}" if got else ""
-            )
-            cells.append(f"{score}{success}")
+            detail = ""
+            if got:
+                success = statistics.mean(r["scores"]["success_rate"] for r in got)
+                steps = statistics.mean(r["gradient_steps"] for r in got)
+                seconds = statistics.mean(r["train_seconds"] for r in got)
+                detail = f"; success {success:.2f}, {steps / 1000:.0f}k steps in {seconds:.0f} s"
+            cells.append(f"{score}{detail}")
         success = statistics.mean(r["ldcq"]["success_rate"] for r in items)
         train = ", ".join(f"{r['train_s']:.0f}" for r in items)
         total = ", ".join(f"{r['end_to_end_s']:.0f}" for r in items)
