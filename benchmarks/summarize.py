@@ -199,42 +199,44 @@ def _peer_runs(folder: Path, maze: str) -> dict[str, list[dict]]:
     return found
 
 
+def _peer_cell(got: list[dict]) -> str:
+    if not got:
+        return "—"
+    success = statistics.mean(r["scores"]["success_rate"] for r in got)
+    steps = statistics.mean(r["gradient_steps"] for r in got)
+    seconds = statistics.mean(r["train_seconds"] for r in got)
+    return (
+        f"{mean_sd([r['scores']['normalized_score'] for r in got])}; success {success:.2f}, "
+        f"{steps / 1000:.0f}k steps in {seconds:.0f} s"
+    )
+
+
 def _quick_table(folder: Path, peers: Path | None, command: str) -> tuple[str, dict[str, list[dict]]]:
+    """LDCQ's quick preset per maze; our BC where the runs trained it; d3rlpy's peers where run."""
     runs = _quick_runs(folder)
     if not runs:
         return _missing(command), runs
     peer_runs = {name: _peer_runs(peers, items[0]["maze"]) for name, items in runs.items()} if peers else {}
     shown = [(a, label) for a, label in PEERS if any(a in p for p in peer_runs.values())]
-    head = (
-        "| maze, replanning | seeds | episodes | LDCQ quick: normalized score | BC, same data and wall time "
-    )
-    head += "".join(f"| {label} (d3rlpy) " for _, label in shown)
-    head += "| LDCQ success | BC success | train s | end-to-end s |"
-    lines = [head, "|" + "---|" * (9 + len(shown))]
+    with_bc = any(r.get("bc") for items in runs.values() for r in items)
+    columns = ["maze, replanning", "seeds", "episodes", "LDCQ quick: normalized score"]
+    columns += ["BC, same data and wall time"] if with_bc else []
+    columns += [f"{label} (d3rlpy)" for _, label in shown]
+    columns += ["LDCQ success"] + (["BC success"] if with_bc else []) + ["train s", "end-to-end s"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for name, items in runs.items():
-        ldcq = [r["ldcq"]["normalized_score"] for r in items]
         bcs = [r["bc"] for r in items if r.get("bc")]
-        bc = mean_sd([b["normalized_score"] for b in bcs]) if bcs else "—"
-        bc_success = f"{statistics.mean(b['success_rate'] for b in bcs):.2f}" if bcs else "—"
-        cells = []
-        for algo, _ in shown:
-            got = peer_runs.get(name, {}).get(algo, [])
-            score = mean_sd([r["scores"]["normalized_score"] for r in got]) if got else "—"
-            detail = ""
-            if got:
-                success = statistics.mean(r["scores"]["success_rate"] for r in got)
-                steps = statistics.mean(r["gradient_steps"] for r in got)
-                seconds = statistics.mean(r["train_seconds"] for r in got)
-                detail = f"; success {success:.2f}, {steps / 1000:.0f}k steps in {seconds:.0f} s"
-            cells.append(f"{score}{detail}")
-        success = statistics.mean(r["ldcq"]["success_rate"] for r in items)
-        train = ", ".join(f"{r['train_s']:.0f}" for r in items)
-        total = ", ".join(f"{r['end_to_end_s']:.0f}" for r in items)
-        lines.append(
-            f"| {name} | {len(items)} | {items[0]['eval_episodes']} | {mean_sd(ldcq)} | {bc} "
-            + "".join(f"| {c} " for c in cells)
-            + f"| {success:.2f} | {bc_success} | {train} | {total} |"
-        )
+        cells = [name, str(len(items)), str(items[0]["eval_episodes"])]
+        cells.append(mean_sd([r["ldcq"]["normalized_score"] for r in items]))
+        if with_bc:
+            cells.append(mean_sd([b["normalized_score"] for b in bcs]) if bcs else "—")
+        cells += [_peer_cell(peer_runs.get(name, {}).get(algo, [])) for algo, _ in shown]
+        cells.append(f"{statistics.mean(r['ldcq']['success_rate'] for r in items):.2f}")
+        if with_bc:
+            cells.append(f"{statistics.mean(b['success_rate'] for b in bcs):.2f}" if bcs else "—")
+        cells.append(", ".join(f"{r['train_s']:.0f}" for r in items))
+        cells.append(", ".join(f"{r['end_to_end_s']:.0f}" for r in items))
+        lines.append("| " + " | ".join(cells) + " |")
     every = [r for items in runs.values() for r in items]
     every += [r for by_algo in peer_runs.values() for rs in by_algo.values() for r in rs]
     return "\n".join(lines) + "\n\n" + provenance(every), runs
