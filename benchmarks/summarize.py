@@ -177,7 +177,7 @@ def collect_speed(results: Path, plots: bool) -> str:
     return f"{table}\n\n{provenance([r])}"
 
 
-PEERS = (("bc", "d3rlpy BC"), ("iql", "IQL"), ("td3+bc", "TD3+BC"))
+PEERS = (("bc", "BC"), ("iql", "IQL"), ("td3+bc", "TD3+BC"))
 
 
 def _quick_runs(folder: Path) -> dict[str, list[dict]]:
