@@ -228,7 +228,9 @@ def test_on_an_accelerator_the_flags_are_read_every_log_interval(chain, monkeypa
     reads = []
     original = divergence.DivergenceWatch.check
     monkeypatch.setattr(
-        divergence.DivergenceWatch, "check", lambda self, *a, **k: (reads.append(1), original(self, *a, **k))[1]
+        divergence.DivergenceWatch,
+        "check",
+        lambda self, *a, **k: (reads.append(1), original(self, *a, **k))[1],
     )
     agent = LDCQ.from_dataset(chain, **{**SETTINGS, "skills_steps": 10})
     agent.learn(stages=["skills"])
