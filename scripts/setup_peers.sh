@@ -5,19 +5,11 @@
 # d3rlpy 2.8.1 pins gymnasium==1.0.0 while gymnasium-robotics >= 1.4 (PointMaze, FrankaKitchen with
 # mujoco >= 3.2) needs gymnasium >= 1.2. d3rlpy's offline training does not touch the gymnasium APIs
 # that changed, so it is installed without its pins, next to its other requirements, in its own
-# environment (never the one the library runs in).
-#   VENV        where to put it (default .venv-peers)
-#   TORCH_SPEC  the torch to install first (default torch==2.13.0)
+# environment (never the one the library runs in). VENV and TORCH_SPEC as for scripts/setup.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${VENV:-.venv-peers}
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet "$TORCH_SPEC"
-"$VENV/bin/python" -m pip install --quiet -e ".[bench]"
+export VENV=${VENV:-.venv-peers}
+EXTRAS=bench bash scripts/setup.sh
 "$VENV/bin/python" -m pip install --quiet --no-deps "d3rlpy==2.8.1"
 "$VENV/bin/python" -m pip install --quiet "gym>=0.26" structlog colorama dataclasses-json scikit-learn h5py typing-extensions
 "$VENV/bin/python" -c "import d3rlpy; print('d3rlpy', d3rlpy.__version__, 'installed in $VENV')"
