@@ -3,6 +3,7 @@ cloning, quick preset, the same evaluation episodes for all.
 
     python -m benchmarks.family --maze medium --seeds 0 1 2
     python -m benchmarks.family --maze large --seeds 0
+    python -m benchmarks.family --maze large --task single-goal --steps 1000000 --agents LDGC BCQH
 
 As in the paper, the variants share one skill VAE per seed: LDCQ trains skills → prior → q, and each
 variant copies the stages it has in common with it (`reuse_stages`) and trains only its own:
@@ -11,9 +12,12 @@ Gaussian-prior candidates, LatentDiffuser its energy model (reusing prior and Q)
 `train_s` counts its own stages plus the shared ones it reused, i.e. what training it alone would cost.
 BC is trained for a fixed wall-clock budget (--bc-seconds).
 
-Each (maze, seed) writes benchmarks/results/family/{maze}-seed{seed}.json (a run with --agents
-updates only those agents' entries; the stamp is the last run's) and keeps LDCQ's checkpoint in
-runs/family/ for later runs. The dataset is made once per maze with
+Each (maze, seed) writes benchmarks/results/family[_single_goal]/{maze}-seed{seed}.json (a run with
+--agents updates only those agents' entries; the stamp is the last run's) and keeps LDCQ's checkpoint
+in runs/family[_single_goal]/ for later runs. A run whose --agents leave LDCQ out, with no LDCQ
+checkpoint kept, trains an LDCQ *donor* with only the stages the agents reuse (the skills for LDGC and
+BCQH): the same seed and config as LDCQ's own runs (quick_preset), so on this deterministic CPU training
+the donor's skills are the ones those LDCQ runs trained; the donor is neither scored nor kept. The dataset is made once per maze with
 `collect_pointmaze(maze, steps=100_000, seed=0)` into MINARI_DATASETS_PATH (a temporary folder unless
 set). Tables: `python -m benchmarks.summarize` (BENCHMARKS.md).
 """
@@ -37,6 +41,7 @@ from benchmarks.record import (
 
 OUT = RESULTS / "family"
 RUNS = Path("runs") / "family"
+TASKS = ("goal-conditioned", "single-goal")
 AGENTS = ("LDCQ", "LDGC", "LDCP", "BCQH", "LatentDiffuser")
 # stages each variant copies from the seed's LDCQ (which trains skills, prior, q)
 REUSED = {
@@ -80,20 +85,49 @@ def train_and_evaluate(
     return agent, summary
 
 
+def task_suffix(task: str) -> str:
+    """The results/runs folder suffix of a dataset kind: '' for the default, '_single_goal'."""
+    return "" if task == TASKS[0] else "_" + task.replace("-", "_")
+
+
+def train_donor(dataset_id: str, seed: int, stages: list[str]) -> dict[str, Any]:
+    """An LDCQ with only ``stages`` trained, for variants that reuse them, and those stages' times."""
+    from latent_skills import LDCQ
+
+    donor = LDCQ.from_dataset(dataset_id, preset="quick", seed=seed)
+    stage_s: dict[str, float] = {}
+    for stage in stages:
+        t = time.perf_counter()
+        donor.learn(stages=[stage])
+        stage_s[stage] = time.perf_counter() - t
+    return {"agent": donor, "stage_s": stage_s}
+
+
 def run(
-    maze: str, seed: int, steps: int, episodes: int, envs: int, bc_seconds: float, agents: list[str]
+    maze: str,
+    seed: int,
+    steps: int,
+    episodes: int,
+    envs: int,
+    bc_seconds: float,
+    agents: list[str],
+    task: str = TASKS[0],
 ) -> dict:
     from latent_skills import LDCQ
 
-    dataset_id, _ = pointmaze_dataset(maze, steps)
-    path = OUT / f"{maze}-seed{seed}.json"
+    dataset_id, _ = pointmaze_dataset(maze, steps, task)
+    path = OUT.with_name(OUT.name + task_suffix(task)) / f"{maze}-seed{seed}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     results: dict[str, dict] = previous.get("agents", {})
     # LDCQ's checkpoint is kept so that a later run (e.g. --agents LDGC) can reuse its stages
-    ldcq_folder = RUNS / f"{maze}-seed{seed}-ldcq"
+    ldcq_folder = RUNS.with_name(RUNS.name + task_suffix(task)) / f"{maze}-seed{seed}-ldcq"
     ldcq: dict[str, Any] = {}
     if "LDCQ" not in agents and "LDCQ" in results and (ldcq_folder / "config.json").exists():
         ldcq = {"agent": LDCQ.load(ldcq_folder), "stage_s": results["LDCQ"]["stage_s"]}
+    elif "LDCQ" not in agents:
+        shared = {s for a in agents if a in REUSED for s in REUSED[a]}
+        order = ("skills", "prior", "q")
+        ldcq = train_donor(dataset_id, seed, [s for s in order if s in shared])
     for name in [a for a in AGENTS if a in agents or (a == "LDCQ" and not ldcq)]:
         agent, summary = train_and_evaluate(name, dataset_id, seed, ldcq, episodes, envs)
         if name == "LDCQ":
@@ -106,12 +140,15 @@ def run(
             flush=True,
         )
     if "BC" in agents:
+        if not ldcq:
+            ldcq = train_donor(dataset_id, seed, [])
         bc, bc_train = train_bc(dataset_id, ldcq["agent"].spec, seconds=bc_seconds, seed=seed)
         bc_eval = evaluate_bc(bc, n_episodes=episodes, n_envs=envs, seed=0)
         results["BC"] = {**{k: bc_eval[k] for k in KEEP}, **bc_train, "train_s": bc_train["train_seconds"]}
     return {
         "benchmark": "agent family, quick preset",
         "maze": maze,
+        "task": task,
         "dataset_id": dataset_id,
         "dataset_steps": steps,
         "seed": seed,
@@ -129,6 +166,7 @@ def main() -> None:
     parser.add_argument("--maze", default="medium", choices=["umaze", "medium", "large"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--task", default=TASKS[0], choices=TASKS)
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--envs", type=int, default=10)
     parser.add_argument("--bc-seconds", type=float, default=120.0)
@@ -138,8 +176,11 @@ def main() -> None:
     args = parser.parse_args()
     use_temporary_datasets_path()
     for seed in args.seeds:
-        result = run(args.maze, seed, args.steps, args.episodes, args.envs, args.bc_seconds, args.agents)
-        write_result(OUT / f"{args.maze}-seed{seed}.json", result, dataset=result["dataset_id"])
+        result = run(
+            args.maze, seed, args.steps, args.episodes, args.envs, args.bc_seconds, args.agents, args.task
+        )
+        out = OUT.with_name(OUT.name + task_suffix(args.task))
+        write_result(out / f"{args.maze}-seed{seed}.json", result, dataset=result["dataset_id"])
 
 
 if __name__ == "__main__":
