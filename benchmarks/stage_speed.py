@@ -5,11 +5,14 @@ step counts on a dataset of ``--extrapolate-steps`` steps (default 1M, D4RL's ma
 
     OMP_NUM_THREADS=1 python -m benchmarks.stage_speed --preset paper            # this machine's CPU
     python -m benchmarks.stage_speed --preset paper --device cuda                # a GPU
+    python -m benchmarks.stage_speed --preset paper --device cuda --compile --precision bf16
 
 The stages train on a small PointMaze dataset (``--steps``; speed per step does not depend on its
 size); the bank is timed on every distinct next state of it.
 
-Writes benchmarks/results/stage_speed/{preset}-{device}.json. Table: ``python -m benchmarks.summarize``.
+With --compile the networks are compiled as each stage starts (outside the timed steps; the bank's
+first batch includes compiling the sampler's graph). Writes
+benchmarks/results/stage_speed/{preset}-{device}[-compile][-bf16].json. Table: ``python -m benchmarks.summarize``.
 """
 
 from __future__ import annotations
@@ -70,7 +73,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stages.build_candidate_bank = lambda *a, _bank=bank, **k: _bank  # the Q stage reuses it
         clock = StepClock()
         t = time.perf_counter()
-        agent.learn(stages=[stage], total_timesteps=args.measure + WARMUP, callback=clock)
+        agent.learn(
+            stages=[stage],
+            total_timesteps=args.measure + WARMUP,
+            callback=clock,
+            compile=args.compile,
+            precision=args.precision,
+        )
         result["stages"][stage] = {
             "steps_per_s": steps_per_s(clock.times),
             "setup_s": clock.times[0] - t,
@@ -86,6 +95,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         benchmark="stage speed",
         preset=args.preset,
         device=str(agent.device),
+        compile=args.compile,
+        precision=args.precision,
         dataset_id=dataset_id,
         dataset_windows=windows,
         planned_steps=planned,
@@ -108,13 +119,17 @@ def main() -> None:
     parser.add_argument("--measure", type=int, default=200, help="timed steps per stage (after 10 warm-up)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--extrapolate-steps", type=int, default=1_000_000)
+    parser.add_argument("--compile", action="store_true", help="learn(compile=True)")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bf16"])
     args = parser.parse_args()
     use_temporary_datasets_path()
     result = run(args)
-    device = result["device"].split(":")[0]
-    write_result(
-        RESULTS / "stage_speed" / f"{args.preset}-{device}.json", result, dataset=result["dataset_id"]
+    name = "-".join(
+        [args.preset, result["device"].split(":")[0]]
+        + ["compile"] * args.compile
+        + ["bf16"] * (args.precision == "bf16")
     )
+    write_result(RESULTS / "stage_speed" / f"{name}.json", result, dataset=result["dataset_id"])
     rates = ", ".join(f"{s} {r['steps_per_s']:.1f}" for s, r in result["stages"].items())
     print(
         f"{args.preset} on {result['device']}: steps/s {rates}; bank {result['bank']['states_per_s']:.0f} states/s; "

@@ -459,7 +459,7 @@ def stage_speed(results: Path, plots: bool) -> str:
     if not runs:
         return _missing("python -m benchmarks.stage_speed --preset paper")
     lines = [
-        "| preset, device | skills steps/s | prior steps/s | Q steps/s | windows encoded/s | bank states/s "
+        "| preset, device, options | skills steps/s | prior steps/s | Q steps/s | windows encoded/s | bank states/s "
         "(candidates, batch) | whole run on 1M steps, extrapolated |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -468,8 +468,9 @@ def stage_speed(results: Path, plots: bool) -> str:
         bank = r["bank"]
         total = r["extrapolated_s"]
         parts = ", ".join(f"{k} {v / 60:.0f} min" for k, v in total.items() if k != "total")
+        options = ["compile"] * bool(r.get("compile")) + [r.get("precision", "float32")]
         lines.append(
-            f"| {r['preset']}, {r['device']} | {rate['skills']} | {rate['prior']} | {rate['q']} "
+            f"| {r['preset']}, {r['device']}, {' + '.join(options)} | {rate['skills']} | {rate['prior']} | {rate['q']} "
             f"| {r['posterior_windows_per_s']:.0f} | {bank['states_per_s']:.0f} ({bank['candidates']}, "
             f"{bank['chunk_states']}) | **{total['total'] / 3600:.1f} h** ({parts}) |"
         )

@@ -241,6 +241,19 @@ def _short_name(dataset_id: str) -> str:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
+@click.option(
+    "--compile",
+    "compile_networks",
+    is_flag=True,
+    help="Compile the networks with torch.compile (for GPUs; it does not pay on a CPU).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["float32", "bf16"]),
+    default="float32",
+    show_default=True,
+    help="bf16: forward passes under bf16 autocast (for GPUs; weights stay float32).",
+)
 @click.option("--download", is_flag=True, help="Download DATASET with Minari if it is not local.")
 @click.option(
     "--eval-episodes", type=click.IntRange(min=0), default=20, show_default=True, help="0 skips evaluation."
@@ -282,6 +295,8 @@ def train(
     settings: tuple[str, ...],
     seed: int,
     device: str,
+    compile_networks: bool,
+    precision: str,
     download: bool,
     eval_episodes: int,
     eval_envs: int,
@@ -372,6 +387,8 @@ def train(
             eval_freq=eval_freq or None,
             eval_episodes=eval_freq_episodes,
             eval_envs=eval_envs,
+            compile=compile_networks,
+            precision=precision,
         )
     except TrainingInterrupted as exc:
         click.get_current_context().exit(128 + exc.signal_number)

@@ -93,6 +93,7 @@ class LatentSkillAgent:
         self.device = resolve_device(device)
         self.num_timesteps = 0
         self.world_size = 1  # processes of the latest training run (torchrun), saved in config.json
+        self.compiled_modules: set[int] = set()  # ids of the networks learn(compile=True) compiled
         self.stages_completed: list[str] = []
         # the unfinished run a loaded checkpoint holds: (plan and step, the stage's tensors)
         self._resume_state: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
@@ -304,6 +305,8 @@ class LatentSkillAgent:
         eval_freq: int | None = None,
         eval_episodes: int = 10,
         eval_envs: int = 1,
+        compile: bool | dict[str, Any] = False,
+        precision: str = "float32",
     ) -> LatentSkillAgent:
         """Train ``stages`` (default: all, in order) for ``total_timesteps`` gradient steps in all,
         split in the config's proportions (default: the config's step counts).
@@ -334,6 +337,11 @@ class LatentSkillAgent:
         ``eval/mean_return``, ``eval/normalized_score``, ``eval/success_rate`` through the logger and,
         with ``save_path``, keep the best agent so far (by mean return) in ``save_path/best``, its
         result in ``save_path/best/eval.json``. See :class:`~.periodic_eval.PeriodicEvaluation`.
+
+        ``compile=True`` (or ``torch.compile``'s keyword arguments as a dict) compiles the networks in
+        place (acting uses them too);
+        ``precision="bf16"`` runs the forward passes under bf16 autocast. Both are off by default: on
+        a CPU neither pays (see :mod:`~.acceleration`).
         """
         training.learn(
             self,
@@ -348,6 +356,8 @@ class LatentSkillAgent:
             eval_freq=eval_freq,
             eval_episodes=eval_episodes,
             eval_envs=eval_envs,
+            compile=compile,
+            precision=precision,
         )
         return self
 

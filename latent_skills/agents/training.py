@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from latent_skills.hub.checkpoint import CheckpointError, split_state
 
 from . import distributed
+from .acceleration import autocast, check_precision, compile_networks, compile_options
 from .divergence import DivergenceWatch, check_interval
 from .periodic_eval import PeriodicEvaluation
 from .resume import StopSignals, TrainingInterrupted
@@ -72,8 +73,12 @@ def learn(
     eval_freq: int | None = None,
     eval_episodes: int = 10,
     eval_envs: int = 1,
+    compile: bool | dict[str, Any] = False,
+    precision: str = "float32",
 ) -> None:
     """See :meth:`LatentSkillAgent.learn`."""
+    check_precision(precision)
+    compiling = compile_options(compile)
     distributed.init()
     world, main = distributed.world_size(), distributed.is_main()
     if save_every is not None and (save_every < 1 or save_path is None):
@@ -144,6 +149,8 @@ def learn(
                     checkpoint,
                     save_every,
                     log_interval,
+                    compiling=compiling,
+                    precision=precision,
                 )
                 if stopped is not None:  # a callback stopped training: the stage is unfinished
                     if save_path is not None:
@@ -253,6 +260,8 @@ def run_stage(
     checkpoint: Checkpoint,
     save_every: int | None,
     log_interval: int,
+    compiling: dict[str, Any] | None = None,
+    precision: str = "float32",
 ) -> tuple[int, TrainingState] | None:
     """Run stage ``name`` from its first (or resumed) step to ``n_steps``; if a callback stops it,
     return the steps done and the stage's training state. Interrupts save a checkpoint that resumes
@@ -270,6 +279,8 @@ def run_stage(
     try:
         stage = agent.make_stage(name)
         stage.n_steps = n_steps
+        if compiling is not None:  # after make_stage, which may create this stage's networks
+            compile_networks(agent.modules().values(), agent.compiled_modules, compiling)
         if resumed is not None and resumed.step > 0:
             assert resumed.stage_state is not None
             stage.load_training_state(resumed.stage_state, split_state(resumed.tensors, "stage"))
@@ -283,7 +294,8 @@ def run_stage(
         start, first = time.perf_counter(), done
         with signals.steps():
             for step in range(first, n_steps):
-                loss, metrics = stage.loss(step)
+                with autocast(agent.device, precision):
+                    loss, metrics = stage.loss(step)
                 logs = {key: value.detach() for key, value in metrics.items()}  # 0-dim, on the device
                 stage.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
