@@ -35,6 +35,7 @@ FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "energy_q_scale": ("spread", "raw"),
     "per_beta_schedule": ("stage", "steps"),
     "success_cut": ("bootstrap", "terminal", "hold"),
+    "skill_windows": ("all", "full"),
 }
 
 
@@ -57,6 +58,9 @@ class AgentConfig:
     skills_lr: float = 5e-5
     skills_batch_size: int = 128
     skills_steps: int = 100_000
+    # the windows the VAE and the prior learn from: "all", or "full" (H steps only: an episode's last
+    # H − 1 windows are shorter, yet acting runs every skill for exec_horizon steps); Q uses all
+    skill_windows: str = "all"
     # --- stage 2: latent diffusion prior p(z | s0) ---
     diffusion_timesteps: int = 200  # T (paper §5.4; its appendix table says 500)
     denoiser_widths: tuple[int, ...] = (128, 32, 16, 8, 16, 32, 128)

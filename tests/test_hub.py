@@ -277,7 +277,7 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
     meta["format_version"] = 0
     meta["settings"] = meta.pop("config")  # pretend format 0 called it "settings"
     (folder / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2, 3\]"):
+    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2, 3, 4\]"):
         LDCQ.load(folder)
 
     def zero_to_one(meta, tensors):
@@ -286,7 +286,7 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
 
     monkeypatch.setitem(MIGRATIONS, 0, zero_to_one)
     assert_same_agent(trained, LDCQ.load(folder))
-    meta["format_version"] = 5
+    meta["format_version"] = 6
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="newer"):
         LDCQ.load(folder)
@@ -439,3 +439,12 @@ def test_the_default_reproduce_command_rebuilds_the_config(trained):
     seed = int(words[words.index("--seed") + 1])
     rebuilt = type(trained.config).from_preset(preset, **settings, seed=seed)
     assert rebuilt == trained.config
+
+
+def test_a_format_4_checkpoint_learned_its_skills_from_every_window(trained, tmp_path):
+    folder = trained.save(tmp_path / "v4")
+    meta = json.loads((folder / "config.json").read_text())
+    meta["format_version"] = 4
+    del meta["config"]["skill_windows"]
+    (folder / "config.json").write_text(json.dumps(meta))
+    assert LDCQ.load(folder).config.skill_windows == "all"

@@ -167,3 +167,29 @@ def test_per_beta_anneals_to_one_over_the_steps_the_q_stage_runs(trained, monkey
     trained.config.per_beta_schedule = "steps"  # the LDCQ code's rule: +0.03 every 3,000 steps
     trained.learn(stages=["q"], total_timesteps=20)
     assert betas == [trained.config.per_beta_start] * 20
+
+
+def test_full_skill_windows_keep_short_windows_out_of_the_vae_and_prior_only(umaze, monkeypatch):
+    from latent_skills.agents.stages import TrainingStage
+
+    drawn: dict[str, list[np.ndarray]] = {}
+    original = TrainingStage.take_shard
+
+    def recording(self, idx):
+        drawn.setdefault(self.name, []).append(np.asarray(idx))
+        return original(self, idx)
+
+    monkeypatch.setattr(TrainingStage, "take_shard", recording)
+    settings = {**TINY, "skills_steps": 20, "prior_steps": 20, "q_steps": 20}
+    for choice in ("all", "full"):
+        drawn.clear()
+        agent = LDCQ.from_dataset(umaze, skill_windows=choice, **settings).learn()
+        lengths = agent.data.windows.lengths
+        assert (lengths < agent.config.horizon).mean() > 0.05  # success cuts leave short windows
+        short = {
+            stage: bool((lengths[np.concatenate(batches)] < agent.config.horizon).any())
+            for stage, batches in drawn.items()
+        }
+        assert short == {"skills": choice == "all", "prior": choice == "all", "q": True}, choice
+    with pytest.raises(ConfigError, match="skill_windows must be one of"):
+        LDCQ.from_dataset(umaze, skill_windows="long", **settings)

@@ -108,6 +108,12 @@ class TrainingStage:
         self.shard_weight = (self.rows.stop - self.rows.start) / len(idx)
         return idx[self.rows]
 
+    def draw_windows(self, batch_size: int, pool: np.ndarray | None = None) -> np.ndarray:
+        """A global batch of window indices from the stage's stream: any window, or one of ``pool``."""
+        if pool is None:
+            return self.rng.integers(0, len(self.agent.data.windows), batch_size)
+        return pool[self.rng.integers(0, len(pool), batch_size)]
+
     def normal_draw(self, width: int) -> Callable[[int], torch.Tensor]:
         """A draw of ``(n, width)`` standard normals from the stage's torch stream."""
         return lambda n: torch.randn((n, width), generator=self.generator, device=self.agent.device)
@@ -156,6 +162,21 @@ class TrainingStage:
 
 
 # ---------------------------------------------------------------------------------------------- skills
+def skill_window_pool(agent: LatentSkillAgent) -> np.ndarray | None:
+    """The windows the skill VAE and the prior learn from: every one (None), or with
+    ``skill_windows="full"`` the indices of those H steps long (an episode's last windows are shorter;
+    Q still learns their returns)."""
+    if agent.config.skill_windows == "all":
+        return None
+    full = np.flatnonzero(agent.data.windows.lengths == agent.config.horizon)
+    if len(full) == 0:
+        raise ValueError(
+            f"skill_windows='full' but no window is {agent.config.horizon} steps long (every episode is "
+            "shorter): lower horizon or use skill_windows='all'"
+        )
+    return full
+
+
 class SkillsStage(TrainingStage):
     """β-VAE over H-step windows: −Σ log π(a | s, z) + β · KL(q(z | τ) ‖ p(z | s0))."""
 
@@ -181,13 +202,14 @@ class SkillsStage(TrainingStage):
     def __init__(self, agent: LatentSkillAgent, index: int) -> None:
         super().__init__(agent, index)
         self.vae = cast(SkillVAE, agent.modules()["vae"])
+        self.pool = skill_window_pool(agent)
         agent.data.posterior = None  # the encoder changes: cached posteriors are stale
         self.trained = [self.vae]
         self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=agent.config.skills_lr)
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c, w = self.agent.config, self.agent.data.windows
-        idx = self.take_shard(self.rng.integers(0, len(w), c.skills_batch_size))
+        idx = self.take_shard(self.draw_windows(c.skills_batch_size, self.pool))
         if self.world > 1:  # the loss is a mean over the batch's real steps: weigh by them
             assert self.batch_idx is not None
             self.shard_weight = float(w.mask[idx].sum() / w.mask[self.batch_idx].sum())
@@ -227,9 +249,13 @@ class PriorStage(TrainingStage):
         self.latent_norm = cast(StateNormalizer, modules["latent_norm"])
         self.schedule = DiffusionSchedule(agent.config.diffusion_timesteps).to(agent.device)
         self.mean, self.std = agent.posterior(progress_bar=agent.progress)
+        self.pool = skill_window_pool(agent)
         # standardise z ~ q: its mean and total spread (spread of means + posterior noise)
-        spread = np.sqrt(self.mean.var(0) + np.square(self.std).mean(0))
-        self.latent_norm.set_stats(self.mean.mean(0), spread)
+        mean, std = (
+            (self.mean, self.std) if self.pool is None else (self.mean[self.pool], self.std[self.pool])
+        )
+        spread = np.sqrt(mean.var(0) + np.square(std).mean(0))
+        self.latent_norm.set_stats(mean.mean(0), spread)
         self.first = agent.data.windows.first_states
         self.trained = [self.denoiser]
         self.optimizer = torch.optim.Adam(self.denoiser.parameters(), lr=agent.config.prior_lr)
@@ -242,7 +268,7 @@ class PriorStage(TrainingStage):
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.agent.config
-        idx = self.take_shard(self.rng.integers(0, len(self.agent.data.windows), c.prior_batch_size))
+        idx = self.take_shard(self.draw_windows(c.prior_batch_size, self.pool))
         eps = self.global_draw(self.normal_draw(c.latent_dim))
         z = self.gather(self.mean, idx) + self.gather(self.std, idx) * eps
         cond, null_cond = self.conditions(idx)

@@ -30,7 +30,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save_file
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TRAINING_STATE_NAME = "training_state.safetensors"
@@ -90,9 +90,20 @@ def _format_3_to_4(
     return meta, tensors
 
 
+def _format_4_to_5(
+    meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Format 5 adds ``skill_windows``; agents saved before learned skills from every window."""
+    config = meta.get("config")
+    if isinstance(config, dict):
+        meta["config"] = {**config, "skill_windows": config.get("skill_windows", "all")}
+    return meta, tensors
+
+
 MIGRATIONS[1] = _format_1_to_2
 MIGRATIONS[2] = _format_2_to_3
 MIGRATIONS[3] = _format_3_to_4
+MIGRATIONS[4] = _format_4_to_5
 
 
 class CheckpointError(ValueError):
