@@ -2,13 +2,15 @@
 
 The transitions are the dataset's skill windows, so the buffer never grows: a flat array sum tree,
 sampled and updated for a whole batch at once (one numpy pass per tree level, no Python loop over
-the batch).
+the batch). On an accelerator the same tree lives on the device (:class:`DevicePrioritizedSampler`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from .device_data import upload
 
 
 class PrioritizedSampler:
@@ -72,3 +74,80 @@ class PrioritizedSampler:
             )
         self.tree[:] = tree
         self.max_priority = float(meta["max_priority"])
+
+
+class DevicePrioritizedSampler:
+    """:class:`PrioritizedSampler`'s sum tree kept on the training device (accelerators), so that a Q
+    step never waits for the device: sampling and updates are a few kernels per tree level, indices,
+    weights and TD errors stay on the device, and nothing is read back to the host.
+
+    It draws its uniform numbers from the same numpy stream as the host sampler and keeps the same
+    float64 tree (float32 on MPS, which has no float64); priorities agree with the host's to float32
+    rounding (torch's and numpy's float32 powers can differ in the last bit), so both sample the same
+    batches but for a draw that falls within rounding of a boundary. Checkpoints move between the two.
+    """
+
+    def __init__(self, size: int, alpha: float, device: torch.device, eps: float = 1e-6) -> None:
+        if size < 1:
+            raise ValueError("PrioritizedSampler needs at least one transition")
+        self.size, self.alpha, self.eps, self.device = size, alpha, eps, device
+        self.capacity = 1 << int(np.ceil(np.log2(size)))
+        self.depth = self.capacity.bit_length() - 1  # levels below the root
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.tree = torch.zeros(2 * self.capacity, dtype=dtype, device=device)
+        self.max_priority = torch.ones((), dtype=dtype, device=device)
+        self._set(torch.arange(size, device=device), torch.ones(size, dtype=dtype, device=device))
+
+    def _set(self, index: torch.Tensor, value: torch.Tensor) -> None:
+        """Leaves ``index`` := ``value`` (repeated indices must carry equal values), then their parents."""
+        nodes = index + self.capacity
+        self.tree[nodes] = value.to(self.tree.dtype)
+        for _ in range(self.depth):
+            nodes = nodes // 2
+            self.tree[nodes] = self.tree[2 * nodes] + self.tree[2 * nodes + 1]
+
+    @property
+    def total(self) -> float:
+        return float(self.tree[1])
+
+    def sample(
+        self, batch_size: int, beta: float, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices and importance weights on the device, as :meth:`PrioritizedSampler.sample`."""
+        uniform = upload(rng.random(batch_size), self.device).to(self.tree.dtype)
+        steps = torch.arange(batch_size, device=self.device, dtype=self.tree.dtype)
+        targets = (steps + uniform) * (self.tree[1] / batch_size)
+        nodes = torch.ones(batch_size, dtype=torch.long, device=self.device)
+        for _ in range(self.depth):
+            left = 2 * nodes
+            go_right = targets >= self.tree[left]
+            targets = torch.where(go_right, targets - self.tree[left], targets)
+            nodes = left + go_right.long()
+        index = torch.clamp(nodes - self.capacity, max=self.size - 1)
+        probs = self.tree[index + self.capacity] / self.tree[1]
+        weights = (self.size * torch.clamp(probs, min=1e-12)) ** (-beta)
+        return index, (weights / weights.max()).float()
+
+    def update(self, index: torch.Tensor, td_error: torch.Tensor) -> None:
+        # in the errors' dtype, as on the host (whose float32 power may differ in the last bit)
+        priority = (td_error.abs() + self.eps) ** self.alpha
+        self.max_priority = torch.maximum(self.max_priority, priority.max().to(self.tree.dtype))
+        # a batch can hold the same index twice: every copy writes the value of its last occurrence
+        # (a sequential update's result), found without a data-dependent shape (no host read)
+        positions = torch.arange(len(index), device=self.device)
+        same = index[:, None] == index[None, :]
+        last = torch.where(same, positions[None, :], -1).amax(1)
+        self._set(index, priority[last])
+
+    def training_state(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        return {"max_priority": float(self.max_priority)}, {"tree": self.tree.double().cpu()}
+
+    def load_training_state(self, meta: dict[str, float], tensors: dict[str, torch.Tensor]) -> None:
+        tree = tensors["tree"]
+        if tree.shape != self.tree.shape:
+            raise ValueError(
+                f"saved priorities are for {tuple(tree.shape)} tree nodes, this buffer has "
+                f"{tuple(self.tree.shape)}: the checkpoint's dataset differs from the one loaded"
+            )
+        self.tree.copy_(tree.to(self.tree.dtype))
+        self.max_priority.fill_(float(meta["max_priority"]))

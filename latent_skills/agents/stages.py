@@ -19,7 +19,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast, overload
 
 import numpy as np
 import torch
@@ -41,8 +41,8 @@ from latent_skills.nn import (
 )
 
 from . import distributed
-from .device_data import DeviceArrays, gathers_on_device
-from .replay import PrioritizedSampler
+from .device_data import DeviceArrays, fits_on_device, gathers_on_device
+from .replay import DevicePrioritizedSampler, PrioritizedSampler
 from .resume import (
     NumpyGeneratorState,
     Resumable,
@@ -84,7 +84,9 @@ class TrainingStage:
         self.world, self.rank = distributed.world_size(), distributed.rank()
         self.generator = torch.Generator(agent.device).manual_seed(config.seed * 1000 + index)
         self.n_steps: int = getattr(config, self.steps_field)  # this run's plan sets it (run_stage)
-        self.batch_idx: np.ndarray | None = None  # the global batch of the current step
+        # the global batch of the current step: host indices (a device tensor where the Q stage
+        # samples on the device)
+        self.batch_idx: Any = None
         self.rows = slice(None)  # this rank's rows of it
         self.shard_weight = 1.0  # this rank's share of the batch's mean loss
         self.trained: list[nn.Module] = []  # in train mode during the stage, optimised
@@ -98,7 +100,11 @@ class TrainingStage:
     def after_step(self, step: int) -> None:
         """Work after the optimiser step (priorities, target networks)."""
 
-    def take_shard(self, idx: np.ndarray) -> np.ndarray:
+    @overload
+    def take_shard(self, idx: np.ndarray) -> np.ndarray: ...
+    @overload
+    def take_shard(self, idx: torch.Tensor) -> torch.Tensor: ...
+    def take_shard(self, idx: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """This rank's rows of the global batch ``idx`` (drawn alike on every rank): all of it in one
         process. Sets ``rows`` and ``shard_weight`` (the rows' share, by which its gradient counts)."""
         self.batch_idx = idx
@@ -130,7 +136,7 @@ class TrainingStage:
     def tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.agent.device)
 
-    def gather(self, source: Any, index: np.ndarray) -> torch.Tensor:
+    def gather(self, source: Any, index: np.ndarray | torch.Tensor) -> torch.Tensor:
         """``source[index]`` (windows, a mask or a per-window array) on the training device: gathered
         on the host on a CPU, on the device from device copies elsewhere (:mod:`.device_data`)."""
         device = self.agent.device
@@ -464,11 +470,21 @@ class QStage(TrainingStage):
             seed = int(np.random.SeedSequence([c.seed, index, self.rank]).generate_state(1)[0])
             self.candidate_generator = torch.Generator(agent.device).manual_seed(seed)
         agent.data.extras["bank"] = self.bank
-        self.sampler = PrioritizedSampler(len(w), alpha=c.per_alpha)
+        # on an accelerator the priorities and (if it fits) the bank live on the device: no step reads
+        # the device back (the TD errors feed the device's sum tree)
+        self.on_device = gathers_on_device(agent.device)
+        self.sampler: PrioritizedSampler | DevicePrioritizedSampler
+        if self.on_device:
+            self.sampler = DevicePrioritizedSampler(len(w), c.per_alpha, agent.device)
+        else:
+            self.sampler = PrioritizedSampler(len(w), alpha=c.per_alpha)
+        self.bank_on_device = (
+            self.on_device and self.bank is not None and fits_on_device(self.bank.values.nbytes, agent.device)
+        )
         self.first, self.next = w.first_states, w.next_states
         self.rewards, self.not_done_discount = q_target_terms(w, c.success_cut)
-        self.last_idx: np.ndarray | None = None
-        self.last_td: np.ndarray | None = None
+        self.last_idx: np.ndarray | torch.Tensor | None = None
+        self.last_td: torch.Tensor | None = None
         self.trained, self.followers = [self.critic], [self.critic_target]
         self.resumables["priorities"] = self.sampler
         self.optimizer = torch.optim.Adam(self.critic.parameters(), lr=c.q_lr)
@@ -480,9 +496,12 @@ class QStage(TrainingStage):
             return c.per_beta_start + (1.0 - c.per_beta_start) * step / max(1, self.n_steps - 1)
         return min(1.0, c.per_beta_start + c.per_beta_growth * (step // c.per_beta_every))
 
-    def candidates(self, idx: np.ndarray, next_states: torch.Tensor) -> torch.Tensor:
+    def candidates(self, idx: np.ndarray | torch.Tensor, next_states: torch.Tensor) -> torch.Tensor:
         if self.bank is not None:
-            return self.tensor(self.bank[idx].astype(np.float32))
+            if self.bank_on_device:
+                return self.gather(self.bank.values, self.gather(self.bank.index, idx)).float()
+            host_idx = idx.cpu().numpy() if isinstance(idx, torch.Tensor) else idx
+            return self.tensor(self.bank[host_idx].astype(np.float32))
         c: Any = self.agent.config
         return self.agent.policy.prior.plain.sample(
             next_states, c.q_candidates, generator=self.candidate_generator
@@ -498,21 +517,26 @@ class QStage(TrainingStage):
             target = self.gather(self.rewards, idx) + self.gather(self.not_done_discount, idx) * best_next
         q = self.critic(s, self.gather(self.z, idx))
         td = q - target[:, None]
-        value = (self.tensor(weights)[:, None] * td.pow(2)).sum(1).mean()
-        self.last_idx, self.last_td = idx, td.detach().abs().mean(1).cpu().numpy()
+        value = (torch.as_tensor(weights, device=self.agent.device)[:, None] * td.pow(2)).sum(1).mean()
+        self.last_idx, self.last_td = idx, td.detach().abs().mean(1)
         return value, {"loss": value, "q": q.mean(), "target": target.mean()}
 
     def after_step(self, step: int) -> None:
         assert self.last_idx is not None and self.last_td is not None
-        if self.world == 1:
-            self.sampler.update(self.last_idx, self.last_td)
-        else:
+        index, td = self.last_idx, self.last_td
+        if self.world > 1:
             # every rank applies the whole batch's update, so the sum trees stay identical: each rank
             # fills its rows of the global TD vector, a sum over ranks completes it
             assert self.batch_idx is not None
-            td = torch.zeros(len(self.batch_idx), dtype=torch.float32)
-            td[self.rows] = torch.from_numpy(self.last_td)
-            self.sampler.update(self.batch_idx, distributed.all_reduce_sum(td).numpy())
+            index = self.batch_idx
+            device = td.device if self.on_device else torch.device("cpu")
+            rows = torch.zeros(len(index), dtype=torch.float32, device=device)
+            rows[self.rows] = td.to(device)
+            td = distributed.all_reduce_sum(rows)
+        if isinstance(self.sampler, DevicePrioritizedSampler):
+            self.sampler.update(torch.as_tensor(index, device=self.agent.device), td)
+        else:
+            self.sampler.update(np.asarray(index), td.cpu().numpy())
         polyak_update(self.critic_target, self.critic, self.agent.config.q_polyak)  # type: ignore[attr-defined]
 
 
