@@ -6,6 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from minari.data_collector import EpisodeBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -77,3 +78,8 @@ def chain_buffers(n_episodes: int = 6) -> list[EpisodeBuffer]:
 
 CHAIN_OBS = gym.spaces.Box(-np.inf, np.inf, (1,), np.float64)
 CHAIN_ACT = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+
+def weights(agent: Any) -> dict[str, torch.Tensor]:
+    """A copy of every tensor an agent saves, by its checkpoint name."""
+    return {f"{p}.{k}": v.clone() for p, m in agent.modules().items() for k, v in m.state_dict().items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from agent_helpers import CHAIN_ACT, CHAIN_OBS, TINY, chain_buffers
+from agent_helpers import CHAIN_ACT, CHAIN_OBS, TINY, chain_buffers, weights
 from conftest import write_dataset
 
 from latent_skills import LDCQ, LatentSkillAgent
@@ -17,10 +17,6 @@ def chain(minari_root):
     return write_dataset(
         "test/chain/acceleration-v0", chain_buffers(), observation_space=CHAIN_OBS, action_space=CHAIN_ACT
     )
-
-
-def weights(agent: LatentSkillAgent) -> dict[str, torch.Tensor]:
-    return {f"{p}.{k}": v.clone() for p, m in agent.modules().items() for k, v in m.state_dict().items()}
 
 
 def largest_difference(a: LatentSkillAgent, b: LatentSkillAgent) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from agent_helpers import CHAIN_ACT, CHAIN_OBS, TINY, chain_buffers
+from agent_helpers import CHAIN_ACT, CHAIN_OBS, TINY, chain_buffers, weights
 from conftest import write_dataset
 
 import latent_skills.hub.checkpoint as checkpoint_module
@@ -36,10 +36,6 @@ def chain(minari_root):
     return write_dataset(
         "test/chain/faults-v0", chain_buffers(), observation_space=CHAIN_OBS, action_space=CHAIN_ACT
     )
-
-
-def weights(agent: LatentSkillAgent) -> dict[str, torch.Tensor]:
-    return {f"{p}.{k}": v.clone() for p, m in agent.modules().items() for k, v in m.state_dict().items()}
 
 
 def assert_same_weights(a: LatentSkillAgent, b: LatentSkillAgent, close: tuple[str, ...] = ()) -> None:
@@ -124,7 +120,7 @@ def test_sigkill_during_training_keeps_the_last_checkpoint(minari_root, tmp_path
         f"""
         import sys, time
         sys.path.insert(0, {str(REPO / "tests")!r})
-        from agent_helpers import CHAIN_ACT, CHAIN_OBS, TINY, chain_buffers
+        from agent_helpers import CHAIN_ACT, CHAIN_OBS, TINY, chain_buffers, weights
         from conftest import write_dataset
         from latent_skills import LDCQ
         ds = write_dataset("test/chain/kill-v0", chain_buffers(), observation_space=CHAIN_OBS, action_space=CHAIN_ACT)
