@@ -17,7 +17,9 @@ Each (maze, seed) writes benchmarks/results/family[_single_goal]/{maze}-seed{see
 in runs/family[_single_goal]/ for later runs. A run whose --agents leave LDCQ out, with no LDCQ
 checkpoint kept, trains an LDCQ *donor* with only the stages the agents reuse (the skills for LDGC and
 BCQH): the same seed and config as LDCQ's own runs (quick_preset), so on this deterministic CPU training
-the donor's skills are the ones those LDCQ runs trained; the donor is neither scored nor kept. The dataset is made once per maze with
+the donor's skills are the ones those LDCQ runs trained; the donor is neither scored nor kept.
+`--set FIELD=VALUE --tag T` changes the config of every scored agent that has FIELD (not the donor's)
+and writes to family[_single_goal]_T/. The dataset is made once per maze with
 `collect_pointmaze(maze, steps=100_000, seed=0)` into MINARI_DATASETS_PATH (a temporary folder unless
 set). Tables: `python -m benchmarks.summarize` (BENCHMARKS.md).
 """
@@ -55,13 +57,21 @@ KEEP = ("mean_return", "std_return", "normalized_score", "success_rate", "return
 
 
 def train_and_evaluate(
-    name: str, dataset_id: str, seed: int, ldcq: Any, episodes: int, envs: int
+    name: str,
+    dataset_id: str,
+    seed: int,
+    ldcq: Any,
+    episodes: int,
+    envs: int,
+    overrides: dict[str, str] | None = None,
 ) -> tuple[Any, dict]:
     import latent_skills
 
     cls = getattr(latent_skills, name)
+    fields = set(cls.config_class.field_names())
+    settings = {k: v for k, v in (overrides or {}).items() if k in fields}
     t = time.perf_counter()
-    agent = cls.from_dataset(dataset_id, preset="quick", seed=seed)
+    agent = cls.from_dataset(dataset_id, preset="quick", seed=seed, **settings)
     stage_s: dict[str, float] = {"load": time.perf_counter() - t}
     if REUSED[name]:
         agent.reuse_stages(ldcq["agent"], REUSED[name])
@@ -83,6 +93,11 @@ def train_and_evaluate(
         "config": agent.config.to_dict(),
     }
     return agent, summary
+
+
+def results_folder(task: str, tag: str | None) -> Path:
+    """benchmarks/results/family[_single_goal][_TAG]."""
+    return OUT.with_name(OUT.name + task_suffix(task) + (f"_{tag}" if tag else ""))
 
 
 def task_suffix(task: str) -> str:
@@ -112,15 +127,19 @@ def run(
     bc_seconds: float,
     agents: list[str],
     task: str = TASKS[0],
+    overrides: dict[str, str] | None = None,
+    tag: str | None = None,
 ) -> dict:
     from latent_skills import LDCQ
 
     dataset_id, _ = pointmaze_dataset(maze, steps, task)
-    path = OUT.with_name(OUT.name + task_suffix(task)) / f"{maze}-seed{seed}.json"
+    path = results_folder(task, tag) / f"{maze}-seed{seed}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     results: dict[str, dict] = previous.get("agents", {})
     # LDCQ's checkpoint is kept so that a later run (e.g. --agents LDGC) can reuse its stages
     ldcq_folder = RUNS.with_name(RUNS.name + task_suffix(task)) / f"{maze}-seed{seed}-ldcq"
+    if overrides and "LDCQ" in agents:
+        raise ValueError("--set applies to the variants: leave LDCQ out (it is their shared donor)")
     ldcq: dict[str, Any] = {}
     if "LDCQ" not in agents and "LDCQ" in results and (ldcq_folder / "config.json").exists():
         ldcq = {"agent": LDCQ.load(ldcq_folder), "stage_s": results["LDCQ"]["stage_s"]}
@@ -129,7 +148,7 @@ def run(
         order = ("skills", "prior", "q")
         ldcq = train_donor(dataset_id, seed, [s for s in order if s in shared])
     for name in [a for a in AGENTS if a in agents or (a == "LDCQ" and not ldcq)]:
-        agent, summary = train_and_evaluate(name, dataset_id, seed, ldcq, episodes, envs)
+        agent, summary = train_and_evaluate(name, dataset_id, seed, ldcq, episodes, envs, overrides)
         if name == "LDCQ":
             ldcq = {"agent": agent, "stage_s": summary["stage_s"]}
             agent.save(ldcq_folder)
@@ -149,6 +168,7 @@ def run(
         "benchmark": "agent family, quick preset",
         "maze": maze,
         "task": task,
+        "overrides": overrides or {},
         "dataset_id": dataset_id,
         "dataset_steps": steps,
         "seed": seed,
@@ -167,6 +187,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--task", default=TASKS[0], choices=TASKS)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--tag", help="name of the variant --set makes (its results folder's suffix)")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--envs", type=int, default=10)
     parser.add_argument("--bc-seconds", type=float, default=120.0)
@@ -174,12 +196,24 @@ def main() -> None:
         "--agents", nargs="+", default=[*AGENTS, "BC"], choices=[*AGENTS, "BC"], help="A subset to (re)run."
     )
     args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.overrides)
+    if overrides and not args.tag:
+        parser.error("--set changes the agents: name the variant with --tag, so its results stay apart")
     use_temporary_datasets_path()
     for seed in args.seeds:
         result = run(
-            args.maze, seed, args.steps, args.episodes, args.envs, args.bc_seconds, args.agents, args.task
+            args.maze,
+            seed,
+            args.steps,
+            args.episodes,
+            args.envs,
+            args.bc_seconds,
+            args.agents,
+            args.task,
+            overrides,
+            args.tag,
         )
-        out = OUT.with_name(OUT.name + task_suffix(args.task))
+        out = results_folder(args.task, args.tag)
         write_result(out / f"{args.maze}-seed{seed}.json", result, dataset=result["dataset_id"])
 
 

@@ -316,32 +316,71 @@ def _plot_quick_preset(runs: dict[str, list[dict]], path: Path) -> None:
 
 
 def family(results: Path, plots: bool) -> str:
-    folder = results / "family"
+    return _family_table(results, "family", "python -m benchmarks.family --maze medium --seeds 0 1 2", plots)
+
+
+def family_single_goal(results: Path, plots: bool) -> str:
+    """The variants on single-goal data, beside LDCQ's own runs (quick_preset_single_goal: same seeds,
+    so the same skills as the variants' donor)."""
+    command = (
+        "python -m benchmarks.family --maze large --task single-goal --steps 1000000 --episodes 50 "
+        "--agents LDGC BCQH"
+    )
+    ldcq = [
+        (run["maze"], {**run["ldcq"], "train_s": run["train_s"], "seed": run["seed"]}, run)
+        for path in sorted((results / "quick_preset_single_goal").glob("*-seed*.json"), key=_maze_first)
+        for run in [load(path)]
+    ]
+    return _family_table(results, "family_single_goal", command, plots, ldcq)
+
+
+def _family_table(
+    results: Path,
+    name: str,
+    command: str,
+    plots: bool,
+    extra: list[tuple[str, dict, dict]] | None = None,
+) -> str:
+    """Per maze and agent the scores of results/NAME, then of its variants results/NAME_TAG (their
+    ``--set`` shown), and ``extra`` rows ((maze, agent summary, run) of LDCQ trained elsewhere)."""
     table: dict[str, dict[str, list[dict]]] = {}
     every = []
-    for path in sorted(folder.glob("*-seed*.json"), key=_maze_first):
-        run = load(path)
-        every.append(run)
-        for name, summary in run["agents"].items():
-            table.setdefault(run["maze"], {}).setdefault(name, []).append({**summary, "seed": run["seed"]})
+    folders = [results / name] + sorted(f for f in results.glob(f"{name}_*") if f.is_dir())
+    for folder in folders:
+        for path in sorted(folder.glob("*-seed*.json"), key=_maze_first):
+            run = load(path)
+            every.append(run)
+            setting = ", ".join(f"{k}={v}" for k, v in (run.get("overrides") or {}).items())
+            for agent, summary in run["agents"].items():
+                label = f"{agent} ({setting})" if setting else agent
+                table.setdefault(run["maze"], {}).setdefault(label, []).append(
+                    {**summary, "seed": run["seed"]}
+                )
     if not table:
-        return _missing("python -m benchmarks.family --maze medium --seeds 0 1 2")
+        return _missing(command)
+    for maze, summary, run in extra or []:
+        if maze in table:
+            table[maze].setdefault("LDCQ", []).append(summary)
+            every.append(run)
     lines = [
         "| maze | agent | seeds | normalized score | success rate | train s (own + reused stages) |",
         "|---|---|---|---|---|---|",
     ]
     for maze, agents in table.items():
-        for name in FAMILY:
-            items = agents.get(name)
-            if not items:
-                continue
+        for label in sorted(agents, key=lambda a: (_family_rank(a), a)):
+            items = agents[label]
             scores = [r["normalized_score"] for r in items]
             success = statistics.mean(r["success_rate"] for r in items)
             train = ", ".join(f"{r['train_s']:.0f}" for r in items)
-            lines.append(f"| {maze} | {name} | {len(items)} | {mean_sd(scores)} | {success:.2f} | {train} |")
+            lines.append(f"| {maze} | {label} | {len(items)} | {mean_sd(scores)} | {success:.2f} | {train} |")
     if plots:
-        _plot_family(table, folder / "scores.png")
+        _plot_family(table, results / name / "scores.png")
     return "\n".join(lines) + "\n\n" + provenance(every)
+
+
+def _family_rank(label: str) -> int:
+    agent = label.split(" ")[0]
+    return FAMILY.index(agent) if agent in FAMILY else len(FAMILY)
 
 
 def _plot_family(table: dict[str, dict[str, list[dict]]], path: Path) -> None:
@@ -352,7 +391,7 @@ def _plot_family(table: dict[str, dict[str, list[dict]]], path: Path) -> None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(table), squeeze=False)[0]
     for ax, (maze, agents) in zip(axes, table.items(), strict=True):
-        names = [n for n in FAMILY if n in agents]
+        names = sorted(agents, key=lambda a: (_family_rank(a), a))
         for i, name in enumerate(names):
             scores = [r["normalized_score"] for r in agents[name]]
             ax.bar(i, statistics.mean(scores), color=f"C{i}")
@@ -487,6 +526,7 @@ SECTIONS: dict[str, Callable[[Path, bool], str]] = {
     "stage_speed": stage_speed,
     "acting_sweep": acting_sweep,
     "family": family,
+    "family_single_goal": family_single_goal,
     "sampler_speed": sampler_speed,
     "skill_sac": skill_sac,
 }
