@@ -345,7 +345,11 @@ def _family_table(
     ``--set`` shown), and ``extra`` rows ((maze, agent summary, run) of LDCQ trained elsewhere)."""
     table: dict[str, dict[str, list[dict]]] = {}
     every = []
-    folders = [results / name] + sorted(f for f in results.glob(f"{name}_*") if f.is_dir())
+    # variants are NAME_TAG; family_single_goal is not a variant of family (another data kind)
+    other_tasks = [f"{name}_single_goal"] if not name.endswith("_single_goal") else []
+    folders = [results / name] + sorted(
+        f for f in results.glob(f"{name}_*") if f.is_dir() and not f.name.startswith(tuple(other_tasks))
+    )
     for folder in folders:
         for path in sorted(folder.glob("*-seed*.json"), key=_maze_first):
             run = load(path)
