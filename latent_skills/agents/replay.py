@@ -13,14 +13,27 @@ import torch
 from .device_data import upload
 
 
+def tree_capacity(size: int) -> int:
+    """Leaves of the sum tree over ``size`` transitions: the next power of two."""
+    if size < 1:
+        raise ValueError("PrioritizedSampler needs at least one transition")
+    return 1 << int(np.ceil(np.log2(size)))
+
+
+def check_saved_tree(saved: tuple[int, ...], own: tuple[int, ...]) -> None:
+    if saved != own:
+        raise ValueError(
+            f"saved priorities are for {saved} tree nodes, this buffer has {own}: the checkpoint's "
+            "dataset differs from the one loaded"
+        )
+
+
 class PrioritizedSampler:
     """Samples indices in ``[0, size)`` with probability ∝ priority^α and gives importance weights."""
 
     def __init__(self, size: int, alpha: float, eps: float = 1e-6) -> None:
-        if size < 1:
-            raise ValueError("PrioritizedSampler needs at least one transition")
         self.size, self.alpha, self.eps = size, alpha, eps
-        self.capacity = 1 << int(np.ceil(np.log2(size)))
+        self.capacity = tree_capacity(size)
         self.tree = np.zeros(2 * self.capacity, np.float64)  # node i has children 2i, 2i+1; root 1
         self.max_priority = 1.0
         self._set(np.arange(size), np.ones(size))
@@ -67,11 +80,7 @@ class PrioritizedSampler:
 
     def load_training_state(self, meta: dict[str, float], tensors: dict[str, torch.Tensor]) -> None:
         tree = tensors["tree"].numpy()
-        if tree.shape != self.tree.shape:
-            raise ValueError(
-                f"saved priorities are for {tree.shape} tree nodes, this buffer has {self.tree.shape}: "
-                "the checkpoint's dataset differs from the one loaded"
-            )
+        check_saved_tree(tree.shape, self.tree.shape)
         self.tree[:] = tree
         self.max_priority = float(meta["max_priority"])
 
@@ -88,10 +97,8 @@ class DevicePrioritizedSampler:
     """
 
     def __init__(self, size: int, alpha: float, device: torch.device, eps: float = 1e-6) -> None:
-        if size < 1:
-            raise ValueError("PrioritizedSampler needs at least one transition")
         self.size, self.alpha, self.eps, self.device = size, alpha, eps, device
-        self.capacity = 1 << int(np.ceil(np.log2(size)))
+        self.capacity = tree_capacity(size)
         self.depth = self.capacity.bit_length() - 1  # levels below the root
         dtype = torch.float32 if device.type == "mps" else torch.float64
         self.tree = torch.zeros(2 * self.capacity, dtype=dtype, device=device)
@@ -105,10 +112,6 @@ class DevicePrioritizedSampler:
         for _ in range(self.depth):
             nodes = nodes // 2
             self.tree[nodes] = self.tree[2 * nodes] + self.tree[2 * nodes + 1]
-
-    @property
-    def total(self) -> float:
-        return float(self.tree[1])
 
     def sample(
         self, batch_size: int, beta: float, rng: np.random.Generator
@@ -144,10 +147,6 @@ class DevicePrioritizedSampler:
 
     def load_training_state(self, meta: dict[str, float], tensors: dict[str, torch.Tensor]) -> None:
         tree = tensors["tree"]
-        if tree.shape != self.tree.shape:
-            raise ValueError(
-                f"saved priorities are for {tuple(tree.shape)} tree nodes, this buffer has "
-                f"{tuple(self.tree.shape)}: the checkpoint's dataset differs from the one loaded"
-            )
+        check_saved_tree(tuple(tree.shape), tuple(self.tree.shape))
         self.tree.copy_(tree.to(self.tree.dtype))
         self.max_priority.fill_(float(meta["max_priority"]))
