@@ -430,3 +430,22 @@ def test_a_checkpoint_missing_config_fields_is_refused_not_defaulted(chain, tmp_
     (tmp_path / "ck" / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=r"lacks fields \['act_candidates', 'exec_horizon'\]"):
         LatentSkillAgent.load(tmp_path / "ck")
+
+
+def test_device_copies_follow_their_host_arrays(tmp_path, monkeypatch):
+    """A memory-mapped array goes up in slices; a freed array's copy is dropped with it."""
+    import gc
+
+    from latent_skills.agents import device_data
+
+    monkeypatch.setattr(device_data, "MEMMAP_SLICE_BYTES", 64)  # several slices for this small array
+    arrays = device_data.DeviceArrays(torch.device("cpu"))
+    mapped = np.memmap(tmp_path / "bank.f16", np.float16, "w+", shape=(50, 3, 2))
+    mapped[:] = np.arange(300, dtype=np.float16).reshape(50, 3, 2)
+    assert torch.equal(arrays.gather(mapped, np.array([49, 0, 7])), torch.from_numpy(mapped[[49, 0, 7]]))
+    replaced = np.ones(10)
+    arrays(replaced)
+    assert len(arrays._copies) == 2
+    del replaced
+    gc.collect()
+    assert len(arrays._copies) == 1  # only the memmap's copy is left

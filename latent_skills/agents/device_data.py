@@ -62,7 +62,8 @@ class DeviceArrays:
 
     def _upload_whole(self, array: np.ndarray) -> torch.Tensor:
         if not isinstance(array, np.memmap):
-            return torch.as_tensor(np.ascontiguousarray(array), device=self.device)
+            # a copy even on a CPU (tests), so that the copy does not keep its host array alive
+            return torch.tensor(np.ascontiguousarray(array), device=self.device)
         # a memory-mapped array (a bank larger than the host RAM allowed) goes up in slices, never
         # read into host memory whole
         copy = torch.empty(array.shape, dtype=torch.from_numpy(array[:0]).dtype, device=self.device)
