@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from click.testing import CliRunner
 from conftest import wandb_records
 
@@ -194,3 +195,17 @@ def test_train_rejects_unknown_log_formats_and_eval_freq_without_env(minari_root
     args = ["train", "test/box/mixed-v0", "--eval-freq", "5", "--out", str(tmp_path / "r"), *_tiny_args()]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "--eval-freq needs an evaluation env" in result.output
+
+
+def test_train_takes_bf16_precision_and_keeps_float32_weights(minari_root, box_dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    args = ["train", "test/box/mixed-v0", "--eval-episodes", "0", *_tiny_args(skills_steps=3, prior_steps=3)]
+    result = CliRunner().invoke(
+        main, [*args, "--set", "q_steps=3", "--precision", "bf16", "--out", str(tmp_path / "b")]
+    )
+    assert result.exit_code == 0, result.output
+    tensors = load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert tensors and all(t.dtype == torch.float32 for t in tensors.values() if t.is_floating_point())
+    refused = CliRunner().invoke(main, [*args, "--precision", "fp8"])
+    assert refused.exit_code == 2 and "'fp8' is not one of 'float32', 'bf16'" in refused.output
