@@ -1,8 +1,10 @@
-"""Optional speed-ups for training on an accelerator: ``torch.compile`` and bf16 autocast.
+"""Optional speed-ups for training: ``torch.compile`` and bf16 autocast.
 
-Both are off by default: on this project's CPU machine neither pays (``benchmarks/stage_speed.py
---compile`` / ``--precision bf16`` measure them; BENCHMARKS.md has the figures), and bf16 changes the
-numbers a run produces. ``learn(compile=True)`` (or a dict of ``torch.compile`` keyword
+Both are off by default and change the numbers a run produces. On this project's 2-core CPU
+(``benchmarks/stage_speed.py --compile`` / ``--precision bf16``; BENCHMARKS.md has the figures)
+compiling makes the paper preset's Q stage 1.4× faster once compiled but costs about half a minute
+per stage and needs a C++ compiler, so it pays on long runs only; bf16 autocast is many times slower
+on a CPU without bf16 instructions. Neither is measured on a GPU yet. ``learn(compile=True)`` (or a dict of ``torch.compile`` keyword
 arguments, e.g. ``{"mode": "max-autotune"}``) compiles the agent's networks *in place*
 (``nn.Module.compile``), so evaluation and the candidate bank use the compiled code too; the weights and
 checkpoints are unchanged. ``learn(precision="bf16")`` runs each step's forward pass under

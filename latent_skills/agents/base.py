@@ -340,8 +340,8 @@ class LatentSkillAgent:
 
         ``compile=True`` (or ``torch.compile``'s keyword arguments as a dict) compiles the networks in
         place (acting uses them too);
-        ``precision="bf16"`` runs the forward passes under bf16 autocast. Both are off by default: on
-        a CPU neither pays (see :mod:`~.acceleration`).
+        ``precision="bf16"`` runs the forward passes under bf16 autocast. Both are off by default (see
+        :mod:`~.acceleration` for what they gave on a CPU).
         """
         training.learn(
             self,
