@@ -59,7 +59,8 @@ class AgentConfig:
     skills_batch_size: int = 128
     skills_steps: int = 100_000
     # the windows the VAE and the prior learn from: "all", or "full" (H steps only: an episode's last
-    # H − 1 windows are shorter, yet acting runs every skill for exec_horizon steps); Q uses all
+    # H − 1 windows are shorter, yet acting runs every skill for exec_horizon steps); Q uses all.
+    # "all" scored far higher on UMaze (BENCHMARKS.md, "Short windows")
     skill_windows: str = "all"
     # --- stage 2: latent diffusion prior p(z | s0) ---
     diffusion_timesteps: int = 200  # T (paper §5.4; its appendix table says 500)
