@@ -6,13 +6,29 @@
 - :func:`plot_learning_curves` — one panel per training stage from the logger's ``progress.csv``
 
 matplotlib is needed to draw (``pip install "latent-skills[plot]"``); importing this module does not
-import it. Figures are drawn on their own Agg canvas: pyplot's global state is never touched.
+import it, nor torch: the names load on first use. Figures are drawn on their own Agg canvas:
+pyplot's global state is never touched.
 """
 
-from .curves import find_progress_csv, plot_learning_curves, read_stage_series
-from .latents import plot_latents_by_horizon, plot_prior_samples
-from .pca import PCA
-from .world_model import draw_maze, plot_world_model
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from latent_skills._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .curves import find_progress_csv, plot_learning_curves, read_stage_series
+    from .latents import plot_latents_by_horizon, plot_prior_samples
+    from .pca import PCA
+    from .world_model import draw_maze, plot_world_model
+
+_EXPORTS = {
+    **dict.fromkeys(("find_progress_csv", "plot_learning_curves", "read_stage_series"), ".curves"),
+    **dict.fromkeys(("plot_latents_by_horizon", "plot_prior_samples"), ".latents"),
+    "PCA": ".pca",
+    **dict.fromkeys(("draw_maze", "plot_world_model"), ".world_model"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "PCA",
