@@ -43,6 +43,16 @@ class ConfigError(ValueError):
     """A config field that does not exist, has the wrong type, or an invalid value."""
 
 
+def default_horizon(dataset_id: str | None) -> int:
+    """The paper's H per task family: mazes 30, kitchen 20, everything else (locomotion) 10."""
+    name = (dataset_id or "").lower()
+    if "kitchen" in name:
+        return 20
+    if "maze" in name:
+        return 30
+    return 10
+
+
 @dataclass
 class AgentConfig:
     """Fields every latent-skill agent shares: skills (stage 1) and the diffusion prior (stage 2)."""
@@ -541,5 +551,6 @@ __all__ = [
     "LDCQConfig",
     "LDGCConfig",
     "LatentDiffuserConfig",
+    "default_horizon",
     "quick_preset",
 ]

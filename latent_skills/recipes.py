@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .agents import registry
-from .agents.spec import default_horizon
-from .config import AgentConfig, ConfigError
+from .config import AgentConfig, ConfigError, default_horizon
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -60,12 +59,17 @@ class Recipe:
         """The config fields the recipe sets, H included: ``from_dataset``'s ``**config``."""
         return dict(self.config) if self.horizon is None else {**self.config, "horizon": self.horizon}
 
-    def agent_config(self) -> AgentConfig:
-        """The config ``make_agent`` builds (seed aside), validated: raises ConfigError."""
-        config_class = self.agent_class.config_class
-        values = self.overrides()
+    def agent_config(self, **options: Any) -> AgentConfig:
+        """The config ``make_agent(**options)`` builds (seed aside unless given), validated: raises
+        ConfigError. Loads no data, and imports no agent for the library's own (nor torch), so a bad
+        value is reported before anything heavy runs."""
+        config_class = registry.config_class(self.agent)
+        values = {**self.overrides(), **options}
+        preset = values.pop("preset", self.preset)
+        for name in _FROM_DATASET_OPTIONS:
+            values.pop(name, None)
         values.setdefault("horizon", default_horizon(self.dataset))
-        return config_class.from_preset(self.preset, **values)
+        return config_class.from_preset(preset, **values)
 
     def make_agent(self, **options: Any) -> LatentSkillAgent:
         """An untrained agent on the recipe's dataset; ``options`` (``seed``, ``device``, ``download``,
@@ -74,6 +78,8 @@ class Recipe:
         return self.agent_class.from_dataset(self.dataset, preset=preset, **{**self.overrides(), **options})
 
 
+# make_agent's options that from_dataset takes for itself, not as config fields
+_FROM_DATASET_OPTIONS = ("env", "device", "download")
 RECIPE_KEYS = tuple(f.name for f in fields(Recipe))
 REQUIRED_KEYS = ("agent", "dataset")
 # key -> (accepted types, what the error calls it); bool is an int in Python, so ints exclude it below
@@ -164,7 +170,7 @@ def _agent_name(path: Path | str, name: object) -> str:
     """The canonical (registered) agent name; case is forgiven, as on the command line."""
     if isinstance(name, str):
         try:
-            return registry.agent_class(name).__name__
+            return registry.canonical_name(name)
         except ValueError:
             pass
     known = registry.agent_names()
@@ -176,7 +182,7 @@ def _agent_name(path: Path | str, name: object) -> str:
 
 
 def _check_keys(path: Path | str, table: dict[str, Any], agent: str) -> None:
-    config_fields = set(registry.agent_class(agent).config_class.field_names())
+    config_fields = set(registry.config_class(agent).field_names())
     for key, value in table.items():
         if key not in RECIPE_KEYS:
             raise RecipeError(f"{path}: unknown key {key!r}. {_top_level_hint(key, config_fields)}")

@@ -10,6 +10,7 @@ import minari
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
+from latent_skills.config import default_horizon
 from latent_skills.data import ObservationFlattener, reference_scores
 from latent_skills.data.loading import dataset_eval_env_spec
 from latent_skills.envs.safe_make import (
@@ -140,13 +141,3 @@ class AgentSpec:
             eval_env_spec=None if record is None else record.to_json(),
             reference_scores=None if scores is None else (float(scores[0]), float(scores[1])),
         )
-
-
-def default_horizon(dataset_id: str | None) -> int:
-    """The paper's H per task family: mazes 30, kitchen 20, everything else (locomotion) 10."""
-    name = (dataset_id or "").lower()
-    if "kitchen" in name:
-        return 20
-    if "maze" in name:
-        return 30
-    return 10

@@ -82,7 +82,7 @@ def default_reproduce(agent: Any) -> str:
     """A ``latent-skills train`` command that trains ``agent``'s config on its dataset: the preset its
     config is closest to, and ``--set`` for every field that differs from it. (A recipe name says it
     shorter: pass ``reproduce=`` to the push where one was used.)"""
-    from latent_skills.agents.spec import default_horizon
+    from latent_skills.config import default_horizon
 
     config, dataset = agent.config, agent.spec.dataset_id
     ours = config.to_dict()
