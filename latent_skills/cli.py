@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
+# Errors that mean bad input (a config value, a checkpoint, a dataset id), not a bug: the CLI prints
+# their message, which names the fix, without a traceback. Named by module, not imported: this module
+# imports only click and the standard library at the top, so that `--help` stays fast (heavy imports
+# are inside the commands).
+_USER_ERRORS = (
+    ("latent_skills.config", "ConfigError"),
+    ("latent_skills.hub.checkpoint", "CheckpointError"),
+    ("latent_skills.data.loading", "DatasetNotFoundError"),
+    ("latent_skills.agents.divergence", "TrainingDivergedError"),
+    ("latent_skills.envs.safe_make", "UntrustedEnvSpecError"),
+)
+
 
 def _user_errors() -> tuple[type[Exception], ...]:
-    """Errors that mean bad input (a config value, a checkpoint, a dataset id), not a bug: the CLI
-    prints their message, which names the fix, without a traceback."""
-    from .agents import TrainingDivergedError
-    from .config import ConfigError
-    from .data import DatasetNotFoundError
-    from .envs import UntrustedEnvSpecError
-    from .hub import CheckpointError
-
-    return (
-        ConfigError,
-        CheckpointError,
-        DatasetNotFoundError,
-        TrainingDivergedError,
-        UntrustedEnvSpecError,
-        FileExistsError,
-    )
+    """The classes of :data:`_USER_ERRORS` whose modules are loaded (an error can only have been
+    raised from a loaded module, so a bad command line is not made to import torch to be reported),
+    and FileExistsError."""
+    loaded = [getattr(sys.modules[module], name) for module, name in _USER_ERRORS if module in sys.modules]
+    return (*loaded, FileExistsError)
 
 
 class _Commands(click.Group):
@@ -153,8 +155,8 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 class _AgentName(click.ParamType):
-    """A registered agent name (latent_skills.agents.registry), any case; looked up only when used, so
-    that --help does not import the agents."""
+    """A registered agent name (latent_skills.agents.registry), any case; checked against the
+    registry's names, which imports no agent (nor torch) for the library's own."""
 
     name = "agent"
 
@@ -162,10 +164,10 @@ class _AgentName(click.ParamType):
         return "NAME"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from .agents.registry import agent_class
+        from .agents.registry import canonical_name
 
         try:
-            return agent_class(str(value)).__name__
+            return canonical_name(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -318,17 +320,13 @@ def train(
     N processes train one agent data-parallel; rank 0 logs, saves and evaluates."""
     from pathlib import Path
 
-    from .agents import TrainingInterrupted, distributed, load_agent
     from .loggers import MissingExtraError, configure_logger, require_formats
 
+    # Mistakes on the command line are reported before torch loads (the agents import it).
     try:
         require_formats(log_formats)  # before loading any data
     except MissingExtraError as exc:
         raise click.ClickException(str(exc)) from exc
-    distributed.init()
-    main_rank = distributed.is_main()
-    echo = click.echo if main_rank else (lambda *args, **kwargs: None)
-
     if resume_dir is not None:
         given = [
             p
@@ -339,6 +337,21 @@ def train(
             raise click.UsageError(
                 f"--resume continues the saved run with its own settings: leave out {', '.join(given)}"
             )
+    else:
+        recipe = _training_recipe(dataset, recipe_path, agent_name, preset, eval_episodes)
+        options = _parse_settings(settings)
+        seed_value: int | str = options.pop("seed", seed)  # --set seed=N is --seed N
+        recipe.agent_config(seed=seed_value, **options)  # a bad --set: ConfigError
+        if recipe.dataset != EMBEDDED_DATASET:
+            _require_dataset(recipe.dataset, download)
+
+    from .agents import TrainingInterrupted, distributed, load_agent
+
+    distributed.init()
+    main_rank = distributed.is_main()
+    echo = click.echo if main_rank else (lambda *args, **kwargs: None)
+
+    if resume_dir is not None:
         out = Path(resume_dir)
         agent = load_agent(str(out), device=device)
         if not agent.can_resume:
@@ -349,14 +362,11 @@ def train(
         echo(f"resuming {type(agent).__name__} from {out}")
         run = {"resume": True}
     else:
-        recipe = _training_recipe(dataset, recipe_path, agent_name, preset, eval_episodes)
         eval_episodes = recipe.eval_episodes
         if recipe.dataset == EMBEDDED_DATASET:
             if main_rank:
                 _make_embedded_dataset()
             distributed.barrier()
-        options = _parse_settings(settings)
-        seed_value: int | str = options.pop("seed", seed)  # --set seed=N is --seed N
         agent = recipe.make_agent(seed=seed_value, device=device, download=download, **options)
         out = Path(out_dir or f"runs/{type(agent).__name__.lower()}-{_short_name(recipe.dataset)}")
         if out.exists() and any(out.iterdir()) and not overwrite:
@@ -472,6 +482,15 @@ def recipes(name: str | None, as_json: bool) -> None:
     for row in rows:
         click.echo("  ".join([*(row[column].ljust(widths[column]) for column in range(4)), row[4]]))
     click.echo("\n`latent-skills recipes NAME` prints one; `latent-skills train --recipe NAME` trains it.")
+
+
+def _require_dataset(dataset_id: str, download: bool) -> None:
+    """A dataset that is not local is downloaded (with --download) or reported, naming the fix, before
+    the agent is made."""
+    from .data.loading import is_local, load_dataset
+
+    if not is_local(dataset_id):
+        load_dataset(dataset_id, download=download)
 
 
 def _make_embedded_dataset() -> None:

@@ -17,16 +17,18 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from stable_baselines3.common.logger import (
-    HParam,
-    KVWriter,
-    Logger,
-    TensorBoardOutputFormat,
-    make_output_format,
-)
+from latent_skills._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.logger import KVWriter, Logger
+
+    from latent_skills._wandb_writer import WandbOutputFormat
+
+# Stable-Baselines3 (and torch with it) is imported when a logger is made, not with this module: the
+# command line checks --log with FORMATS and require_formats before anything heavy loads.
+__getattr__, __dir__ = lazy_exports(__name__, {"WandbOutputFormat": "latent_skills._wandb_writer"}, globals())
 
 __all__ = ["FORMATS", "MissingExtraError", "WandbOutputFormat", "configure_logger", "require_formats"]
 
@@ -60,28 +62,6 @@ def require_formats(formats: Sequence[str]) -> None:
             raise _missing("wandb", "--log wandb") from exc
 
 
-class WandbOutputFormat(KVWriter):
-    """Writes the logger's numbers to a W&B run (``wandb.log(values, step=step)``); other values
-    (text, figures, SB3's HParam) are skipped, and so are keys excluded for ``"wandb"``."""
-
-    def __init__(self, run: Any) -> None:
-        self.run = run
-
-    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
-        values = {
-            key: float(value) if isinstance(value, np.generic) else value
-            for key, value in key_values.items()
-            if isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, bool)
-            and "wandb" not in (key_excluded.get(key) or ())
-        }
-        if values:
-            self.run.log(values, step=int(step))
-
-    def close(self) -> None:
-        self.run.finish()
-
-
 def configure_logger(
     folder: str | os.PathLike,
     formats: Sequence[str] = ("csv",),
@@ -97,6 +77,8 @@ def configure_logger(
     ``wandb_project``: default ``$WANDB_PROJECT``, else ``latent-skills``; the W&B files go to
     ``folder/wandb``. A missing optional package is a :class:`MissingExtraError` naming the extra.
     """
+    from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat, make_output_format
+
     require_formats(formats)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -131,6 +113,8 @@ def _hyperparameters(agent: Any) -> dict[str, Any]:
 
 def _log_hparams(logger: Logger, hparams: dict[str, Any], agent: Any) -> None:
     """TensorBoard's HPARAMS tab, written to the TensorBoard writers only (no empty CSV row)."""
+    from stable_baselines3.common.logger import HParam, TensorBoardOutputFormat
+
     boards = [w for w in logger.output_formats if isinstance(w, TensorBoardOutputFormat)]
     if not boards:
         return
@@ -146,6 +130,8 @@ def _wandb_writer(
     folder: Path, hparams: dict[str, Any] | None, append: bool, project: str | None
 ) -> WandbOutputFormat:
     import wandb
+
+    from latent_skills._wandb_writer import WandbOutputFormat
 
     id_file = folder / WANDB_RUN_ID
     resume_id = id_file.read_text().strip() if append and id_file.is_file() else None
