@@ -177,6 +177,34 @@ def collect_speed(results: Path, plots: bool) -> str:
     return f"{table}\n\n{provenance([r])}"
 
 
+def startup_speed(results: Path, plots: bool) -> str:
+    path = results / "startup_speed.json"
+    if not path.exists():
+        return _missing("python -m benchmarks.startup_speed --baseline PATH")
+    r = load(path)
+    base = r.get("baseline")
+
+    def cell(m: dict[str, Any]) -> str:
+        return f"{m['wall_s']['median']:.2f} s ({m['cpu_s']['median']:.2f} s CPU, {m['peak_rss_mib']['median']:.0f} MiB)"
+
+    if base:
+        commit = (base.get("git") or {}).get("commit", "?")[:7]
+        header = f"| command | before (`{commit}`) | after | after / before (wall) |\n|---|---|---|---|"
+    else:
+        header = "| command | wall (CPU, peak RSS) |\n|---|---|"
+    lines = [header]
+    for row in r["commands"]:
+        after = cell(row["this"])
+        if base:
+            ratio = row["wall_ratio_median"]
+            lines.append(f"| `{row['command']}` | {cell(row['baseline'])} | **{after}** | {ratio:.2f} |")
+        else:
+            lines.append(f"| `{row['command']}` | **{after}** |")
+    note = f"\n\n{r['note']}" if r.get("note") else ""
+    runs = f"Medians of {r['runs']} runs each after {r['warmup']} warm-up, whole processes."
+    return "\n".join(lines) + f"\n\n{runs}{note}\n\n{provenance([r])}"
+
+
 PEERS = (("bc", "BC"), ("iql", "IQL"), ("td3+bc", "TD3+BC"))
 
 
@@ -523,6 +551,7 @@ def stage_speed(results: Path, plots: bool) -> str:
 SECTIONS: dict[str, Callable[[Path, bool], str]] = {
     "windows_memory": windows_memory,
     "collect_speed": collect_speed,
+    "startup_speed": startup_speed,
     "quick_preset": quick_preset,
     "quick_preset_single_goal": quick_preset_single_goal,
     "quick_preset_variants": quick_preset_variants,

@@ -28,6 +28,7 @@ MODULES = (
     "sampler_speed",
     "skill_sac",
     "stage_speed",
+    "startup_speed",
     "success_cut",
     "summarize",
     "windows_memory",
