@@ -10,7 +10,9 @@ another checkout of the project (e.g. one at the commit before a change), the tw
 see the same load. The command runs as ``python -m latent_skills ARGS`` (what the console script does:
 import the package, then ``latent_skills.cli``) with the checkout first on ``PYTHONPATH``; wall time,
 CPU time (user + sys) and peak RSS of each process are the operating system's (``os.wait4``). Medians
-are quoted. Writes ``benchmarks/results/startup_speed.json``.
+are quoted. Linux counts a child's resident memory from before it starts the new program, so peak RSS
+cannot read below this process's own (recorded as ``rss_floor_mib``). Writes
+``benchmarks/results/startup_speed.json``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -127,6 +130,7 @@ def main() -> None:
         if args.baseline is None
         else {"path": str(checkouts["baseline"]), "git": checkout_commit(checkouts["baseline"])},
         "note": args.note,
+        "rss_floor_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "commands": rows,
     }
     write_result(args.out, result)

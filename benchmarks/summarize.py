@@ -202,6 +202,8 @@ def startup_speed(results: Path, plots: bool) -> str:
             lines.append(f"| `{row['command']}` | **{after}** |")
     note = f"\n\n{r['note']}" if r.get("note") else ""
     runs = f"Medians of {r['runs']} runs each after {r['warmup']} warm-up, whole processes."
+    if r.get("rss_floor_mib"):
+        runs += f" Peak RSS cannot read below {r['rss_floor_mib']:.0f} MiB (the timing process's own)."
     return "\n".join(lines) + f"\n\n{runs}{note}\n\n{provenance([r])}"
 
 
