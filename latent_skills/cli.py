@@ -511,6 +511,14 @@ def _make_embedded_dataset() -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--stochastic", is_flag=True, help="Sample decoder actions instead of taking their means.")
 @click.option(
+    "--protocol",
+    type=click.Choice(["auto", "d4rl", "dataset"]),
+    default="auto",
+    show_default=True,
+    help="d4rl: D4RL's evaluation env and score (kitchen, antmaze, single-goal maze2d); dataset: the "
+    "dataset's evaluation env as stored; auto: d4rl where it applies, else dataset.",
+)
+@click.option(
     "--set",
     "settings",
     multiple=True,
@@ -550,6 +558,7 @@ def evaluate(
     seed: int,
     device: str,
     stochastic: bool,
+    protocol: str,
     settings: tuple[str, ...],
     revision: str | None,
     token: str | None,
@@ -557,7 +566,7 @@ def evaluate(
     video_path: str | None,
     video_length: int | None,
 ) -> None:
-    """Evaluate a saved agent on its dataset's evaluation env: mean return, normalised score, success rate.
+    """Evaluate a saved agent: mean return, normalised score and success rate, under --protocol.
 
     CHECKPOINT is a checkpoint folder or a Hugging Face Hub repo id (owner/name), downloaded into the
     Hub cache (offline once cached, or with HF_HUB_OFFLINE=1)."""
@@ -577,7 +586,12 @@ def evaluate(
 
     try:
         result = agent.evaluate(
-            n_episodes=episodes, n_envs=envs, seed=seed, deterministic=not stochastic, progress_bar=True
+            n_episodes=episodes,
+            n_envs=envs,
+            seed=seed,
+            deterministic=not stochastic,
+            progress_bar=True,
+            protocol=protocol,
         )
         _report(result, None if json_path is None else Path(json_path))
         if video_path is not None:
@@ -681,6 +695,7 @@ def push(
 def _report(result: dict, path=None) -> None:
     score = result["normalized_score"]
     success = result["success_rate"]
+    click.echo(f"protocol         {result['protocol']}")
     click.echo(
         f"mean return      {result['mean_return']:.2f} ± {result['std_return']:.2f} over {result['n_episodes']} episodes"
     )

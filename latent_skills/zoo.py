@@ -191,7 +191,7 @@ def _write_results(manifest: Manifest, results: dict[str, Any]) -> None:
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
     """What results.json keeps of one seed's evaluation."""
-    keys = ("mean_return", "std_return", "normalized_score", "success_rate", "n_episodes", "seed")
+    keys = ("protocol", "mean_return", "std_return", "normalized_score", "success_rate", "n_episodes", "seed")
     return {key: result.get(key) for key in keys}
 
 
@@ -337,6 +337,12 @@ def _score_cell(published: dict[str, Any]) -> str:
     return f"return {_mean_std([s['mean_return'] for s in seeds])}"
 
 
+def _protocol_cell(published: dict[str, Any]) -> str:
+    # a result recorded before protocols existed was scored on the dataset's own env
+    names = sorted({s.get("protocol") or "dataset" for s in published["seeds"].values()})
+    return "/".join(f"`{name}`" for name in names)
+
+
 def _success_cell(published: dict[str, Any]) -> str:
     rates = [s["success_rate"] for s in published["seeds"].values()]
     return "—" if any(r is None for r in rates) else f"{sum(rates) / len(rates):.2f}"
@@ -356,14 +362,15 @@ def readme_text(manifest: Manifest, results: dict[str, Any] | None = None) -> st
             links = ", ".join(f"[{s['repo_id']}]({s['url']})" for s in published["seeds"].values())
             episodes = {s["n_episodes"] for s in published["seeds"].values()}
             rows.append(
-                f"| {entry.name} | `{entry.recipe}` | {_score_cell(published)} | {_success_cell(published)} "
+                f"| {entry.name} | `{entry.recipe}` | {_score_cell(published)} | {_protocol_cell(published)} "
+                f"| {_success_cell(published)} "
                 f"| {paper} | {len(published['seeds'])} × {'/'.join(map(str, sorted(episodes)))} | {links} |"
             )
         else:
             why = "not yet trained (a GPU run)" if entry.status == "planned" else "not yet published"
             missing.append(entry.name)
             rows.append(
-                f"| {entry.name} | `{entry.recipe}` | — | — | {paper} | — | {why}: `{entry.repo_id}` |"
+                f"| {entry.name} | `{entry.recipe}` | — | — | — | {paper} | — | {why}: `{entry.repo_id}` |"
             )
     lines = [
         "# Model zoo",
@@ -377,12 +384,14 @@ def readme_text(manifest: Manifest, results: dict[str, Any] | None = None) -> st
         "`latent-skills evaluate REPO`.",
         "",
         "Score: the D4RL-normalised score (0–100, mean over the evaluation episodes; mean ± std over seeds "
-        "where there are several), or the mean return where the dataset has no reference scores. Paper: "
-        "the score the LDCQ paper reports for that setting (its D4RL datasets; the recipes use Minari's "
-        "ports of them).",
+        "where there are several), or the mean return where the dataset has no reference scores. "
+        "Protocol: how it was measured: `d4rl` is D4RL's evaluation env and score for the dataset's "
+        "family (kitchen, antmaze, single-goal maze2d), the one to set beside the paper; `dataset` is the "
+        "dataset's evaluation env as stored. Paper: the score the LDCQ paper reports for that setting "
+        "(its D4RL datasets; the recipes use Minari's ports of them).",
         "",
-        "| agent | recipe | score | success rate | paper | seeds × episodes | Hub |",
-        "|---|---|---|---|---|---|---|",
+        "| agent | recipe | score | protocol | success rate | paper | seeds × episodes | Hub |",
+        "|---|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]

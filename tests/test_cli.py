@@ -58,16 +58,30 @@ def test_train_then_evaluate_from_the_command_line(minari_root, tmp_path):
     assert result.exit_code == 0, result.output
     assert "normalized score" in result.output
     assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "eval.json", "logs"}
-    assert json.loads((out / "eval.json").read_text())["n_episodes"] == 2
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["n_episodes"] == 2 and saved["protocol"] == "d4rl"  # the maze2d env: D4RL's
     assert (out / "logs" / "progress.csv").read_text().count("\n") > 1
 
     result = CliRunner().invoke(
         main, ["evaluate", str(out), "--episodes", "1", "--envs", "1", "--set", "sampler_steps=3"]
     )
     assert result.exit_code == 0, result.output
-    assert "success rate" in result.output
+    assert "success rate" in result.output and "protocol         d4rl" in result.output
+    result = CliRunner().invoke(main, ["evaluate", str(out), "--episodes", "1", "--protocol", "dataset"])
+    assert result.exit_code == 0 and "protocol         dataset" in result.output, result.output
     result = CliRunner().invoke(main, ["evaluate", str(out), "--set", "latent_dim=3"])
     assert result.exit_code == 1 and "only" in result.output
+
+
+def test_evaluate_with_a_protocol_that_does_not_apply_is_a_clear_error(pointmaze_dataset, tmp_path):
+    from agent_helpers import TINY
+
+    from latent_skills import BCQH
+
+    BCQH.from_dataset(pointmaze_dataset, preset="quick", **TINY).save(tmp_path / "agent")
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "agent"), "--protocol", "d4rl"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "protocol 'd4rl' does not apply" in result.output and "'dataset'" in result.output
 
 
 def test_train_rejects_unknown_fields(minari_root, box_dataset):

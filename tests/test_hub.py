@@ -130,6 +130,11 @@ def test_push_is_one_commit_of_safe_files_with_a_card(trained, hub):
     assert mean.metric_value == f"{results['mean_return']:.2f} +/- {results['std_return']:.2f}"
     assert mean.task_type == "reinforcement-learning" and mean.dataset_type == trained.spec.dataset_id
     assert metrics["normalized_score"].metric_value == pytest.approx(results["normalized_score"], abs=1e-4)
+    protocol = results["protocol"]  # named beside every metric, and in the card's table
+    assert all(
+        r.metric_config == protocol and f"({protocol} protocol)" in r.metric_name for r in metrics.values()
+    )
+    assert f"| protocol | `{protocol}` (" in card.text
     assert "model-index" in files["README.md"].decode()
     for text in (
         "from latent_skills import LDCQ",

@@ -98,9 +98,15 @@ def test_release_trains_evaluates_pushes_and_writes_the_readme(zoo):
     assert seed0["normalized_score"] == pytest.approx(evaluation["normalized_score"])
     readme = (folder / "README.md").read_text()
     assert f"[zoo/tiny]({hub.endpoint}/zoo/tiny)" in readme
-    assert f"| tiny | `tiny.toml` | {evaluation['normalized_score']:.1f} |" in readme
+    # every score names its protocol, in results.json and beside the score in the table
+    assert seed0["protocol"] == evaluation["protocol"]
     assert (
-        "| ldcq-kitchen-mixed | `ldcq-kitchen-mixed` | — | — | 62.3 (Table 1, kitchen-mixed-v0) |" in readme
+        f"| tiny | `tiny.toml` | {evaluation['normalized_score']:.1f} | `{evaluation['protocol']}` |"
+        in readme
+    )
+    assert (
+        "| ldcq-kitchen-mixed | `ldcq-kitchen-mixed` | — | — | — | 62.3 (Table 1, kitchen-mixed-v0) |"
+        in readme
     )
     assert "Not yet published (1 of 2): ldcq-kitchen-mixed" in readme
     first = time.perf_counter() - started

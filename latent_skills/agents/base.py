@@ -404,9 +404,13 @@ class LatentSkillAgent:
         seed: int = 0,
         deterministic: bool = True,
         progress_bar: bool = False,
+        protocol: str | None = None,
     ) -> dict[str, Any]:
-        """Mean/std return, returns, normalised score (dataset reference scores) and success rate."""
-        return self.policy.evaluate(env, n_episodes, n_envs, seed, deterministic, progress_bar)
+        """Mean/std return, returns, normalised score, success rate and the ``protocol`` they follow:
+        ``"d4rl"`` (D4RL's env and score for kitchen, antmaze, single-goal maze2d), ``"dataset"`` (the
+        dataset's evaluation env as stored) or None/``"auto"`` (``"d4rl"`` where it applies). See
+        :meth:`SkillPolicy.evaluate` and :mod:`latent_skills.envs.protocols`."""
+        return self.policy.evaluate(env, n_episodes, n_envs, seed, deterministic, progress_bar, protocol)
 
     # ------------------------------------------------------------------ checkpoints and the Hub
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:

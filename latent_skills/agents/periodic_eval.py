@@ -27,7 +27,8 @@ class PeriodicEvaluation:
     """Every ``freq`` steps of the agent's last stage: ``agent.evaluate(n_episodes=episodes,
     n_envs=envs, seed=EVAL_SEED)`` (deterministic; the same episodes each time, so evaluations compare
     like with like), logged as ``eval/mean_return``, ``eval/std_return``, ``eval/normalized_score`` and
-    ``eval/success_rate`` (where the env reports them). With ``save_path``, a mean return above every
+    ``eval/success_rate`` (where the env reports them), under the agent's default evaluation protocol
+    (``eval.json`` names it: see :mod:`latent_skills.envs.protocols`). With ``save_path``, a mean return above every
     earlier one saves the agent (``agent.save``) to ``save_path/best`` with its result in ``eval.json``;
     a resumed run starts from the best that ``eval.json`` records.
 

@@ -16,6 +16,7 @@ import torch
 
 from latent_skills.config import AgentConfig
 from latent_skills.envs import evaluate_policy_vec
+from latent_skills.envs.protocols import AUTO, DATASET, EvaluationProtocol, choose_protocol
 
 from .priors import LatentPrior
 from .selectors import LatentSelector
@@ -121,36 +122,48 @@ class SkillPolicy:
         seed: int = 0,
         deterministic: bool = True,
         progress_bar: bool = False,
+        protocol: str | None = None,
     ) -> dict[str, Any]:
-        """Mean/std return, returns, normalised score (dataset reference scores) and success rate.
+        """Mean/std return, returns, normalised score, success rate and the ``protocol`` they follow.
+
+        ``protocol`` (see :mod:`latent_skills.envs.protocols`): ``"d4rl"`` builds D4RL's evaluation
+        env for the dataset's family and scores as D4RL did; ``"dataset"`` runs the dataset's stored
+        evaluation env as it is; None (or ``"auto"``) is ``"d4rl"`` where it applies, else
+        ``"dataset"``. An ``env`` you pass is evaluated as it is (protocol ``"dataset"``; its score is
+        normalised only where it is the dataset's evaluation env).
 
         The same ``seed`` gives the same result, stochastic (``deterministic=False``) too: the episodes
         draw from a generator seeded with it, not from the acting generator earlier calls advanced."""
         make_env: Callable[[], gym.Env]
+        chosen: EvaluationProtocol | None = None
         if env is None:
-            make_env, same_env = self.spec.make_env, True
-        elif isinstance(env, str):
-            register_robotics_envs()
-            env_id = env
+            chosen = choose_protocol(
+                protocol,
+                self.spec.eval_env,
+                goal_keys=self.spec.goal_keys,
+                reference=self.spec.reference_scores,
+                dataset_id=self.spec.dataset_id,
+            )
+            protocol_env = chosen
 
             def make_env() -> gym.Env:
-                built = gym.make(env_id)
-                self.spec.check_env(built, f"env {env_id!r}")
+                built = protocol_env.make_env()
+                try:
+                    self.spec.check_env(built, f"the {protocol_env.name} protocol's evaluation env")
+                except ValueError:
+                    built.close()
+                    raise
                 return built
 
-            same_env = self.spec.is_eval_env(gym.spec(env))
+            reference = chosen.reference
         else:
-            if n_envs != 1:
+            if protocol not in (None, AUTO, DATASET):
                 raise ValueError(
-                    "Pass an env id (or None) to evaluate on several envs at once; a gym.Env instance is one env"
+                    f"protocol {protocol!r} builds its own evaluation env: pass env=None, or evaluate "
+                    "your env with protocol=None or 'dataset'"
                 )
-            self.spec.check_env(env)
-            instance = env
-
-            def make_env() -> gym.Env:
-                return instance
-
-            same_env = self.spec.is_eval_env(env.spec)
+            make_env, same_env = self._given_env(env, n_envs)
+            reference = self.spec.reference_scores if same_env else None
         episodes_policy = SkillPolicy(
             self.vae,
             self.prior,
@@ -167,12 +180,37 @@ class SkillPolicy:
             n_envs=n_envs,
             seed=seed,
             deterministic=deterministic,
-            reference=self.spec.reference_scores if same_env else None,
+            reference=reference,
             progress_bar=progress_bar,
         )
+        result = chosen.score(result) if chosen is not None else {**result, "protocol": DATASET}
         result.update(
             sampler=self.config.sampler,
             sampler_steps=self.config.sampler_steps,
             exec_horizon=self.config.replan_every,
         )
         return result
+
+    def _given_env(self, env: gym.Env | str, n_envs: int) -> tuple[Callable[[], gym.Env], bool]:
+        """A maker for the caller's env (an id or an instance) and whether it is the dataset's eval env."""
+        if isinstance(env, str):
+            register_robotics_envs()
+            env_id = env
+
+            def make_id() -> gym.Env:
+                built = gym.make(env_id)
+                self.spec.check_env(built, f"env {env_id!r}")
+                return built
+
+            return make_id, self.spec.is_eval_env(gym.spec(env))
+        if n_envs != 1:
+            raise ValueError(
+                "Pass an env id (or None) to evaluate on several envs at once; a gym.Env instance is one env"
+            )
+        self.spec.check_env(env)
+        instance = env
+
+        def make_instance() -> gym.Env:
+            return instance
+
+        return make_instance, self.spec.is_eval_env(env.spec)

@@ -46,6 +46,12 @@ class AgentSpec:
         return len(self.action_low)
 
     @property
+    def goal_keys(self) -> list[str]:
+        """The keys of the observation's ``achieved_goal`` dict (Kitchen's tasks), in flat order."""
+        segments = self.flattener.segments
+        return [s.path[1] for s in segments if len(s.path) == 2 and s.path[0] == "achieved_goal"]
+
+    @property
     def eval_env(self) -> EnvRecord | None:
         """The evaluation env as a record (id, JSON kwargs, time limit); parsing builds nothing."""
         return None if self.eval_env_spec is None else EnvRecord.from_stored(self.eval_env_spec, SOURCE)

@@ -54,19 +54,31 @@ def card_data(agent: Any, repo_id: str, eval_results: dict[str, Any] | None = No
             "dataset_name": dataset_id or env_id,
         }
         mean, std = eval_results["mean_return"], eval_results["std_return"]
+        # every score names its evaluation protocol (metric_config, and in the name shown on the Hub);
+        # results from before protocols existed followed the dataset's own env
+        protocol = eval_results.get("protocol", "dataset")
         # "mean +/- std" is the convention of RL models on the Hub (huggingface_sb3, rl-baselines3-zoo).
         results = [
             EvalResult(
                 **where,
                 metric_type="mean_reward",
-                metric_name="mean_reward",
+                metric_name=f"mean_reward ({protocol} protocol)",
+                metric_config=protocol,
                 metric_value=f"{mean:.2f} +/- {std:.2f}",
             )
         ]
         for key in ("normalized_score", "success_rate"):
             if eval_results.get(key) is not None:
                 value = round(float(eval_results[key]), 4)
-                results.append(EvalResult(**where, metric_type=key, metric_name=key, metric_value=value))
+                results.append(
+                    EvalResult(
+                        **where,
+                        metric_type=key,
+                        metric_name=f"{key} ({protocol} protocol)",
+                        metric_config=protocol,
+                        metric_value=value,
+                    )
+                )
     return ModelCardData(
         library_name=LIBRARY_NAME,
         license=LICENSE,
@@ -277,6 +289,12 @@ def _acting_settings(config: Any) -> str:
     return ", ".join(f"`{name}={getattr(config, name)}`" for name in config.ACTING)
 
 
+PROTOCOL_TEXT = {
+    "d4rl": "D4RL's evaluation env and score for this dataset's family, comparable with the papers' tables",
+    "dataset": "the dataset's evaluation env as stored, scored with its reference scores",
+}
+
+
 def _evaluation_section(agent: Any, results: dict[str, Any] | None, not_evaluated: str | None) -> list[str]:
     config = agent.config
     if results is None:
@@ -292,7 +310,9 @@ def _evaluation_section(agent: Any, results: dict[str, Any] | None, not_evaluate
     score, success = results.get("normalized_score"), results.get("success_rate")
     env_id = agent.spec.env_id or "the given env"
     solver = f"{results.get('sampler', config.sampler)}, {results.get('sampler_steps', config.sampler_steps)} steps"
+    protocol = results.get("protocol", "dataset")
     rows = [
+        ("protocol", f"`{protocol}` ({PROTOCOL_TEXT.get(protocol, protocol)})"),
         ("mean return", f"{results['mean_return']:.2f} ± {results['std_return']:.2f}"),
         ("normalised score (0–100)", "n/a" if score is None else f"{score:.1f}"),
         ("success rate", "n/a" if success is None else f"{success:.2f}"),
