@@ -111,10 +111,33 @@ class SkillEncoder(nn.Module):
     def features(
         self, states: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Pooled ``(B, 2·hidden)``: [forward final state, backward final state] of the top layer."""
+        """Pooled ``(B, 2·hidden)``: [forward final state, backward final state] of the top layer.
+
+        Full-length windows (nearly all of them) run through the GRU as one dense batch, the short
+        ones packed: on a CPU the packed GRU costs up to 1.6× the dense one (BENCHMARKS.md), and on
+        full windows the two compute the same thing."""
         batch, length = states.shape[:2]
         mask = check_mask(mask, batch, length, states.device)
         lengths = mask.sum(1).cpu()
+        full = lengths == length
+        if bool(full.all()):
+            return self._dense_features(states, actions)
+        if not bool(full.any()):
+            return self._packed_features(states, actions, lengths)
+        full_rows, short_rows = full.nonzero().squeeze(1), (~full).nonzero().squeeze(1)
+        dense = self._dense_features(states[full_rows], actions[full_rows])
+        packed = self._packed_features(states[short_rows], actions[short_rows], lengths[short_rows])
+        out = dense.new_zeros(batch, dense.shape[-1])
+        rows = full_rows.to(states.device), short_rows.to(states.device)
+        return out.index_copy(0, rows[0], dense).index_copy(0, rows[1], packed)
+
+    def _dense_features(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        _, h_n = self.gru(torch.cat([self.state_mlp(states), actions], -1))
+        return torch.cat([h_n[-2], h_n[-1]], -1)
+
+    def _packed_features(
+        self, states: torch.Tensor, actions: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
         # Pack the raw inputs first and embed only the real steps: padded values are never read.
         packed = pack_padded_sequence(
             torch.cat([states, actions], -1), lengths, batch_first=True, enforce_sorted=False
