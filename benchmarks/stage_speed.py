@@ -45,6 +45,30 @@ def steps_per_s(times: list[float]) -> float:
     return (len(timed) - 1) / (timed[-1] - timed[0])
 
 
+def top_ops(prof: Any, rows: int = 12) -> list[dict[str, Any]]:
+    """The ``rows`` ops with the most self CPU time in a ``torch.profiler`` run."""
+    averages = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in averages) or 1.0
+    return [
+        {
+            "op": e.key,
+            "self_cpu_ms": e.self_cpu_time_total / 1000,
+            "share": e.self_cpu_time_total / total,
+            "calls": e.count,
+        }
+        for e in averages[:rows]
+    ]
+
+
+def profiled(work: Any) -> list[dict[str, Any]]:
+    """Run ``work()`` under the CPU profiler and return its top ops."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        work()
+    return top_ops(prof)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from latent_skills import LDCQ
     from latent_skills.agents import stages
@@ -85,6 +109,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "setup_s": clock.times[0] - t,
             "timed_steps": len(clock.times) - WARMUP,
         }
+        if args.profile:
+            result.setdefault("profile", {})[stage] = profiled(
+                lambda stage=stage: agent.learn(stages=[stage], total_timesteps=args.profile)
+            )
+    if args.profile:
+        profile = result["profile"]
+        agent.data.posterior = None
+        sub = min(windows, 4096)
+        profile["posterior (4096 windows)"] = profiled(lambda: encode_windows(agent, sub))
+        profile["bank (256 states)"] = profiled(lambda: sample_bank_chunk(agent))
+        t = time.perf_counter()
+        evaluated = agent.evaluate(n_episodes=args.eval_episodes, n_envs=args.eval_episodes, seed=0)
+        eval_s = time.perf_counter() - t
+        result["evaluation"] = {
+            "episodes": args.eval_episodes,
+            "env_steps": sum(evaluated["episode_lengths"]),
+            "seconds": eval_s,
+            "env_steps_per_s": sum(evaluated["episode_lengths"]) / eval_s,
+        }
+        profile["evaluation (one episode)"] = profiled(lambda: agent.evaluate(n_episodes=1, seed=0))
     c = agent.config
     planned = {"skills": c.skills_steps, "prior": c.prior_steps, "q": c.q_steps}
     train = {s: planned[s] / result["stages"][s]["steps_per_s"] for s in planned}
@@ -107,6 +151,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def encode_windows(agent: Any, n: int) -> None:
+    """q(z|τ) of the first ``n`` windows in one batch, as ``agent.posterior`` encodes them."""
+    import numpy as np
+    import torch
+
+    w, idx = agent.data.windows, np.arange(n)
+    with torch.no_grad():
+        agent.vae.encode(
+            agent._tensor(w.states[idx]), agent._tensor(w.actions[idx]), agent._tensor(w.mask[idx])
+        )
+
+
+def sample_bank_chunk(agent: Any) -> None:
+    """One chunk of the candidate bank: ``q_candidates`` prior samples for 256 next states."""
+    import numpy as np
+    import torch
+
+    w = agent.data.windows
+    rows = np.unique(w.next_states.rows(np.arange(len(w))))[:256]
+    states = torch.as_tensor(np.asarray(w.episodes.observations[rows], np.float32), device=agent.device)
+    generator = torch.Generator(agent.device).manual_seed(0)
+    agent.policy.prior.plain.sample(states, agent.config.q_candidates, generator=generator)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.stage_speed",
@@ -121,6 +189,15 @@ def main() -> None:
     parser.add_argument("--extrapolate-steps", type=int, default=1_000_000)
     parser.add_argument("--compile", action="store_true", help="learn(compile=True)")
     parser.add_argument("--precision", default="float32", choices=["float32", "bf16"])
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="also profile STEPS steps of each stage, a posterior batch, a bank chunk and an "
+        "evaluation episode (torch.profiler's top ops by self CPU time, kept in the result)",
+    )
+    parser.add_argument("--eval-episodes", type=int, default=10, help="episodes timed with --profile")
     args = parser.parse_args()
     use_temporary_datasets_path()
     result = run(args)
@@ -128,6 +205,7 @@ def main() -> None:
         [args.preset, result["device"].split(":")[0]]
         + ["compile"] * args.compile
         + ["bf16"] * (args.precision == "bf16")
+        + ["profile"] * bool(args.profile)
     )
     write_result(RESULTS / "stage_speed" / f"{name}.json", result, dataset=result["dataset_id"])
     rates = ", ".join(f"{s} {r['steps_per_s']:.1f}" for s, r in result["stages"].items())

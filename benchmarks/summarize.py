@@ -550,6 +550,32 @@ def stage_speed(results: Path, plots: bool) -> str:
     return "\n".join(lines) + "\n\n" + provenance(runs)
 
 
+def stage_profile(results: Path, plots: bool) -> str:
+    runs = [
+        r for r in (load(p) for p in sorted((results / "stage_speed").glob("*.json"))) if r.get("profile")
+    ]
+    if not runs:
+        return _missing("python -m benchmarks.stage_speed --preset quick --profile 20")
+    lines = [
+        "| preset, device | part | top ops by self CPU time (share, calls) |",
+        "|---|---|---|",
+    ]
+    for r in runs:
+        for part, ops in r["profile"].items():
+            top = "; ".join(f"`{o['op']}` {o['share']:.0%} ({o['calls']})" for o in ops[:6])
+            lines.append(f"| {r['preset']}, {r['device']} | {part} | {top} |")
+    evaluations = [
+        f"{r['preset']}: {r['evaluation']['env_steps_per_s']:.0f} env steps/s over "
+        f"{r['evaluation']['episodes']} episodes in parallel"
+        for r in runs
+        if "evaluation" in r
+    ]
+    text = "\n".join(lines)
+    if evaluations:
+        text += "\n\nEvaluation speed: " + "; ".join(evaluations) + "."
+    return text + "\n\n" + provenance(runs)
+
+
 SECTIONS: dict[str, Callable[[Path, bool], str]] = {
     "windows_memory": windows_memory,
     "collect_speed": collect_speed,
@@ -559,6 +585,7 @@ SECTIONS: dict[str, Callable[[Path, bool], str]] = {
     "quick_preset_variants": quick_preset_variants,
     "success_cut": success_cut,
     "stage_speed": stage_speed,
+    "stage_profile": stage_profile,
     "acting_sweep": acting_sweep,
     "family": family,
     "family_single_goal": family_single_goal,
