@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from latent_skills.agents import stages
 
     dataset_id, _ = pointmaze_dataset(args.maze, args.steps)
-    agent = LDCQ.from_dataset(dataset_id, preset=args.preset, device=args.device, seed=0)
+    # the bank path (a short timed run would otherwise draw candidates on the fly)
+    agent = LDCQ.from_dataset(
+        dataset_id, preset=args.preset, device=args.device, seed=0, candidate_source="bank"
+    )
     agent.progress = False
     windows = len(agent.data.windows)
     result: dict[str, Any] = {"stages": {}}

@@ -25,7 +25,7 @@ ACTING_FIELDS = (
     "exec_horizon",
 )
 DDPM_VARIANCES = ("beta", "posterior")
-CANDIDATE_SOURCES = ("bank", "online")
+CANDIDATE_SOURCES = ("auto", "bank", "online")
 # The string fields' allowed values (checked for every config class that has the field).
 FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "sampler": SOLVERS,
@@ -365,7 +365,9 @@ class LDCQConfig(AgentConfig):
     q_polyak: float = 0.995  # target ← polyak · target + (1 − polyak) · online
     q_widths: tuple[int, ...] = (256, 256, 256, 32)
     q_candidates: int = 500  # n prior samples per next state in the target's max
-    candidate_source: str = "bank"  # "bank": sampled once after stage 2; "online": per batch
+    # "bank": sampled once per distinct next state after stage 2; "online": per batch; "auto": a bank
+    # when the Q stage draws at least as many windows as there are next states, else online
+    candidate_source: str = "auto"
     bank_ram_gb: float = 4.0  # past this the bank is a memory-mapped file
     per_alpha: float = 0.7
     per_beta_start: float = 0.3

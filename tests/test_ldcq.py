@@ -193,3 +193,21 @@ def test_full_skill_windows_keep_short_windows_out_of_the_vae_and_prior_only(uma
         assert short == {"skills": choice == "all", "prior": choice == "all", "q": True}, choice
     with pytest.raises(ConfigError, match="skill_windows must be one of"):
         LDCQ.from_dataset(umaze, skill_windows="long", **settings)
+
+
+def test_auto_candidates_use_a_bank_only_when_the_q_stage_draws_the_whole_dataset(umaze):
+    agent = LDCQ.from_dataset(umaze, **TINY)
+    windows = agent.data.windows
+    distinct = len(np.unique(windows.next_states.rows(np.arange(len(windows)))))
+    batch = agent.config.q_batch_size
+    agent.learn(stages=["skills", "prior"])
+    short = distinct // batch - 1  # draws fewer windows than there are next states: on the fly
+    agent.learn(stages=["q"], total_timesteps=short)
+    assert agent.data.extras["bank"] is None
+    agent.learn(stages=["q"], total_timesteps=short + 2)  # enough draws: the bank
+    bank = agent.data.extras["bank"]
+    assert bank is not None and len(bank.unique_rows) == distinct
+    forced = LDCQ.from_dataset(umaze, **{**TINY, "candidate_source": "bank"})
+    forced.learn(stages=["skills", "prior"])
+    forced.learn(stages=["q"], total_timesteps=1)
+    assert forced.data.extras["bank"] is not None

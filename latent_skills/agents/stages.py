@@ -461,7 +461,12 @@ class QStage(TrainingStage):
         # one fixed sample z ~ q(z|τ) per transition, as the paper's replay buffer stores
         noise = np.random.default_rng([c.seed, 99]).standard_normal(mean.shape).astype(np.float32)
         self.z = mean + std * noise
-        self.bank = build_candidate_bank(agent, agent.progress) if c.candidate_source == "bank" else None
+        self.bank: CandidateBank | None = None
+        self.bank_on_device = False
+        # "auto" waits for the step plan (set after construction) to choose; "bank" builds it now
+        self.source_chosen = c.candidate_source != "auto"
+        if c.candidate_source == "bank":
+            self.use_bank()
         # on-the-fly candidates: each rank samples its own rows' with its own stream (rank 0 keeps the
         # one-process stream; the others restart theirs on resume: only rank 0's state is saved); the
         # same stream on every rank would repeat the noise across ranks
@@ -470,17 +475,12 @@ class QStage(TrainingStage):
             seed = int(np.random.SeedSequence([c.seed, index, self.rank]).generate_state(1)[0])
             self.candidate_generator = torch.Generator(agent.device).manual_seed(seed)
         agent.data.extras["bank"] = self.bank
-        # on an accelerator the priorities and (if it fits) the bank live on the device: no step reads
-        # the device back (the TD errors feed the device's sum tree)
         self.on_device = gathers_on_device(agent.device)
         self.sampler: PrioritizedSampler | DevicePrioritizedSampler
         if self.on_device:
             self.sampler = DevicePrioritizedSampler(len(w), c.per_alpha, agent.device)
         else:
             self.sampler = PrioritizedSampler(len(w), alpha=c.per_alpha)
-        self.bank_on_device = (
-            self.on_device and self.bank is not None and fits_on_device(self.bank.values.nbytes, agent.device)
-        )
         self.first, self.next = w.first_states, w.next_states
         self.rewards, self.not_done_discount = q_target_terms(w, c.success_cut)
         self.last_idx: np.ndarray | torch.Tensor | None = None
@@ -488,6 +488,28 @@ class QStage(TrainingStage):
         self.trained, self.followers = [self.critic], [self.critic_target]
         self.resumables["priorities"] = self.sampler
         self.optimizer = torch.optim.Adam(self.critic.parameters(), lr=c.q_lr)
+
+    def use_bank(self) -> None:
+        """Sample the candidate bank now; on an accelerator it lives on the device if it fits."""
+        agent = self.agent
+        self.bank = build_candidate_bank(agent, agent.progress)
+        agent.data.extras["bank"] = self.bank
+        # on an accelerator the priorities and (if it fits) the bank live on the device: no step reads
+        # the device back (the TD errors feed the device's sum tree)
+        self.bank_on_device = gathers_on_device(agent.device) and fits_on_device(
+            self.bank.values.nbytes, agent.device
+        )
+
+    def choose_source(self) -> None:
+        """``candidate_source="auto"``: a bank when the stage's steps draw at least as many windows
+        as there are distinct next states to sample it for; else candidates on the fly, which then
+        cost less (a short run on a large dataset would spend most of its time on the bank)."""
+        c: Any = self.agent.config
+        w = self.agent.data.windows
+        distinct = len(np.unique(w.next_states.rows(np.arange(len(w)))))
+        if self.n_steps * c.q_batch_size >= distinct:
+            self.use_bank()
+        self.source_chosen = True
 
     def per_beta(self, step: int) -> float:
         """PER's importance-sampling exponent at ``step`` (``per_beta_schedule``)."""
@@ -509,6 +531,8 @@ class QStage(TrainingStage):
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c: Any = self.agent.config
+        if not self.source_chosen:
+            self.choose_source()
         idx, weights = self.sampler.sample(c.q_batch_size, self.per_beta(step), self.rng)
         idx, weights = self.take_shard(idx), weights[self.rows]
         s, s_next = self.gather(self.first, idx), self.gather(self.next, idx)
