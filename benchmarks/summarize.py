@@ -207,6 +207,24 @@ def startup_speed(results: Path, plots: bool) -> str:
     return "\n".join(lines) + f"\n\n{runs}{note}\n\n{provenance([r])}"
 
 
+def first_number(results: Path, plots: bool) -> str:
+    path = results / "first_number.json"
+    if not path.exists():
+        return _missing("python -m benchmarks.first_number --baseline PATH")
+    r = load(path)
+    lines = [
+        "| checkout | wall time to the first score | parts (s, from the progress bars) | normalized score |",
+        "|---|---|---|---|",
+    ]
+    for name, runs in r["runs"].items():
+        label = f"before (`{(r.get('baseline_commit') or '?')[:7]}`)" if name == "baseline" else "after"
+        for run in runs:
+            parts = ", ".join(f"{k} {v}" for k, v in run["parts_s"].items())
+            lines.append(f"| {label} | **{run['wall_s']:.0f} s** | {parts} | {run['normalized_score']:.1f} |")
+    note = f"\n\n{r['note']}" if r.get("note") else ""
+    return "\n".join(lines) + f"\n\n`{r['timed_command']}`{note}\n\n{provenance([r])}"
+
+
 PEERS = (("bc", "BC"), ("iql", "IQL"), ("td3+bc", "TD3+BC"))
 
 
@@ -580,6 +598,7 @@ SECTIONS: dict[str, Callable[[Path, bool], str]] = {
     "windows_memory": windows_memory,
     "collect_speed": collect_speed,
     "startup_speed": startup_speed,
+    "first_number": first_number,
     "quick_preset": quick_preset,
     "quick_preset_single_goal": quick_preset_single_goal,
     "quick_preset_variants": quick_preset_variants,
