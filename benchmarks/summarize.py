@@ -208,9 +208,17 @@ def startup_speed(results: Path, plots: bool) -> str:
 
 
 def first_number(results: Path, plots: bool) -> str:
-    path = results / "first_number.json"
+    return _cli_runs(results / "first_number.json", "python -m benchmarks.first_number --baseline PATH")
+
+
+def readme_first_command(results: Path, plots: bool) -> str:
+    return _cli_runs(results / "readme_first_command.json", "python -m benchmarks.first_number --readme")
+
+
+def _cli_runs(path: Path, command: str) -> str:
+    """A table of whole CLI runs timed by benchmarks.first_number."""
     if not path.exists():
-        return _missing("python -m benchmarks.first_number --baseline PATH")
+        return _missing(command)
     r = load(path)
     lines = [
         "| checkout | wall time to the first score | parts (s, from the progress bars) | normalized score |",
@@ -218,6 +226,8 @@ def first_number(results: Path, plots: bool) -> str:
     ]
     for name, runs in r["runs"].items():
         label = f"before (`{(r.get('baseline_commit') or '?')[:7]}`)" if name == "baseline" else "after"
+        if not r.get("baseline_commit"):
+            label = "this commit"
         for run in runs:
             parts = ", ".join(f"{k} {v}" for k, v in run["parts_s"].items())
             lines.append(f"| {label} | **{run['wall_s']:.0f} s** | {parts} | {run['normalized_score']:.1f} |")
@@ -599,6 +609,7 @@ SECTIONS: dict[str, Callable[[Path, bool], str]] = {
     "collect_speed": collect_speed,
     "startup_speed": startup_speed,
     "first_number": first_number,
+    "readme_first_command": readme_first_command,
     "quick_preset": quick_preset,
     "quick_preset_single_goal": quick_preset_single_goal,
     "quick_preset_variants": quick_preset_variants,
