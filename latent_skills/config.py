@@ -268,6 +268,8 @@ FIELD_RANGES: dict[str, Range] = {
     "per_beta_start": Range(0.0, 1.0),
     "per_beta_growth": NON_NEGATIVE,
     "per_beta_every": POSITIVE,
+    "distill_steps": NON_NEGATIVE,  # 0: no distilled sampler
+    "distill_nfe": POSITIVE,  # and ≤ diffusion_timesteps (validate)
     # LDGCConfig
     "hindsight_horizons": POSITIVE,  # and hindsight_horizons · horizon ≥ 1 (validate)
     # LDCPConfig
@@ -382,6 +384,29 @@ class LDCQConfig(AgentConfig):
     # window starts at s_T; "terminal" nothing after the cut; "hold" the reward of the last step
     # forever, r_T / (1 − γ), the value of staying at the goal on an env that pays every step there
     success_cut: str = "bootstrap"
+    # --- a few-step sampler distilled from the prior (stage "distill", after the prior) ---
+    # gradient steps distilling the prior's solver (sampler, sampler_steps, guidance) into a student
+    # that samples in distill_nfe denoiser passes; 0: no student, the bank and acting run the solver
+    distill_steps: int = 0
+    distill_nfe: int = 1
+    distill_batch_size: int = 256
+    distill_lr: float = 1e-4
+    # acting and the bank sample the student where one was distilled (False: the prior's solver)
+    use_distilled: bool = True
+
+    ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS + ("use_distilled",)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.distill_steps > 0 and self.sampler == "ddpm":
+            raise ConfigError(
+                "distill_steps > 0 distils a deterministic solver (each noise lands on one latent); "
+                "sampler='ddpm' draws fresh noise at every step: choose sampler='dpm-solver++' or 'ddim'"
+            )
+        if self.distill_nfe > self.diffusion_timesteps:
+            raise ConfigError(
+                f"distill_nfe ({self.distill_nfe}) exceeds diffusion_timesteps ({self.diffusion_timesteps})"
+            )
 
 
 # "quick": a 2-core CPU trains a 100k-step PointMaze UMaze dataset end to end in ≤ 10 minutes

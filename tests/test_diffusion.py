@@ -1,7 +1,9 @@
-"""Tests of the latent diffusion prior: schedule, loss, denoiser, guidance and the three solvers."""
+"""Tests of the latent diffusion prior: schedule, loss, denoiser, guidance, the three solvers and the
+distilled one-step student."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -12,11 +14,12 @@ from latent_skills.diffusion import (
     SOLVERS,
     DiffusionSchedule,
     diffusion_loss,
+    distillation_loss,
     guided_prediction,
     sample,
     timestep_subsequence,
 )
-from latent_skills.nn.denoiser import LatentDenoiser
+from latent_skills.nn.denoiser import LatentDenoiser, StudentDenoiser
 
 T_SMALL = 50
 
@@ -495,3 +498,61 @@ def test_a_partial_null_condition_replaces_the_null_token():
     diffusion_loss(net, torch.randn(5, 2), cond, sch, cond_drop=1.0, generator=_gen(0), null_cond=null)
     torch.testing.assert_close(seen[-1][0], null)
     assert seen[-1][1].all()
+
+
+# --------------------------------------------------------------------------- distilled sampler
+def _three_mode_batch(b: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A junction: cond 0 leads to z at −1, 0 or +1; cond ±1 to its own mode. Std 0.05."""
+    cond = torch.randint(-1, 2, (b, 1), generator=g).float()
+    mode = torch.randint(-1, 2, (b, 1), generator=g).float()
+    return torch.where(cond == 0, mode, cond) + 0.05 * torch.randn(b, 1, generator=g), cond
+
+
+def _mode_shares(z: torch.Tensor) -> tuple[float, list[float]]:
+    near = (z.flatten()[:, None] - torch.tensor([-1.0, 0.0, 1.0])).abs() < 0.25
+    return near.any(1).float().mean().item(), near.float().mean(0).tolist()
+
+
+def test_a_one_step_student_keeps_the_teachers_modes():
+    """Distilled into one denoiser pass, the prior still lands in the data's support at a three-way
+    junction, in the teacher's proportions, and keeps the conditions apart."""
+    torch.manual_seed(0)
+    g = _gen(0)
+    sch = DiffusionSchedule(T_SMALL)
+    widths = (64, 32, 16, 32, 64)
+    teacher = LatentDenoiser(1, 1, widths=widths, time_embed_dim=32, cond_embed_dim=32)
+    opt = torch.optim.Adam(teacher.parameters(), lr=2e-3)
+    for _ in range(800):
+        z, cond = _three_mode_batch(256, g)
+        loss = diffusion_loss(teacher, z, cond, sch, generator=g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    student = StudentDenoiser(1, 1, widths)
+    student.net = copy.deepcopy(teacher)
+    opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+    first = None
+    for _ in range(150):
+        cond = torch.randint(-1, 2, (64, 1), generator=g).float()
+        noise = torch.randn(64, 1, generator=g)
+        loss = distillation_loss(
+            student, teacher, sch, cond, noise, student_steps=1, solver="dpm-solver++", steps=10
+        )
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * first
+    taught_in, taught = _mode_shares(
+        sample(teacher, sch, torch.zeros(1, 1), 2000, solver="dpm-solver++", generator=_gen(1))
+    )
+    one_in, one = _mode_shares(
+        sample(student, sch, torch.zeros(1, 1), 2000, solver="ddim", steps=1, generator=_gen(1))
+    )
+    assert taught_in > 0.95 and one_in > 0.95
+    assert min(one) > 0.1  # every branch of the junction is still proposed
+    assert max(abs(a - b) for a, b in zip(one, taught, strict=True)) < 0.05
+    _, right = _mode_shares(
+        sample(student, sch, torch.ones(1, 1), 500, solver="ddim", steps=1, generator=_gen(2))
+    )
+    assert right[2] > 0.97

@@ -24,7 +24,7 @@ from conftest import write_dataset
 import latent_skills.hub.checkpoint as checkpoint_module
 from latent_skills import LDCP, LDCQ, LDGC, LatentSkillAgent, TrainingDivergedError, TrainingInterrupted
 from latent_skills.agents.ldcq import CandidateBank
-from latent_skills.config import LDCPConfig, LDGCConfig
+from latent_skills.config import LDCPConfig, LDCQConfig, LDGCConfig
 from latent_skills.hub import CheckpointError, read_checkpoint, write_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,10 +82,13 @@ def test_sigterm_then_resume_gives_the_uninterrupted_weights(chain, tmp_path, st
 
 
 def test_resume_is_exact_for_stages_with_their_own_streams(minari_root, pointmaze_dataset, tmp_path):
-    # LDGC draws hindsight goals from a second generator; LDCP's world model trains after the prior
-    for cls, config, stage in ((LDGC, LDGCConfig, "prior"), (LDCP, LDCPConfig, "dynamics")):
+    # LDGC draws hindsight goals from a second generator; LDCP's world model trains after the prior;
+    # LDCQ's optional distillation starts its student from the teacher at its first step only
+    cases = ((LDGC, LDGCConfig, "prior"), (LDCP, LDCPConfig, "dynamics"), (LDCQ, LDCQConfig, "distill"))
+    for cls, config, stage in cases:
         settings = {k: v for k, v in SETTINGS.items() if k in config.field_names()}
         settings.update(dynamics_steps=12) if cls is LDCP else None
+        settings.update(distill_steps=12) if cls is LDCQ else None
         straight = cls.from_dataset(pointmaze_dataset, seed=1, **settings).learn()
         with pytest.raises(TrainingInterrupted):
             cls.from_dataset(pointmaze_dataset, seed=1, **settings).learn(

@@ -146,7 +146,18 @@ class LatentSkillAgent:
 
     def make_stage(self, name: str) -> TrainingStage:
         """A stage of this agent, ready to train (its optimiser, data and generators built)."""
-        return self.stage_class(name)(self, self.stage_names().index(name))
+        return self.stage_class(name)(self, self.stage_stream(name))
+
+    @classmethod
+    def stage_stream(cls, name: str) -> int:
+        """The index a stage's random streams are seeded with: its place among the required stages
+        (so adding an optional stage changes no other stage's draws), 100 + its place if optional."""
+        required = [s.name for s in cls.stages if not s.optional]
+        return required.index(name) if name in required else 100 + cls.stage_names().index(name)
+
+    def skipped_stages(self) -> list[str]:
+        """Optional stages this config does not run (their steps field is 0)."""
+        return [s.name for s in self.stages if s.optional and getattr(self.config, s.steps_field) == 0]
 
     # ------------------------------------------------------------------ construction
     @classmethod

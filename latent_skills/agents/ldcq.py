@@ -4,7 +4,9 @@ Skills, the latent diffusion prior p(z | s), and clipped double Q(s, z) learned 
 
     y = r + γ^length · (1 − done) · max_{z_i ~ p(z | s')} min_j Q'_j(s', z_i)
 
-(:class:`~latent_skills.agents.stages.QStage`). Acting samples ``act_candidates`` latents from the
+(:class:`~latent_skills.agents.stages.QStage`). With ``distill_steps`` > 0 a few-step student of the
+prior (:class:`~latent_skills.agents.distill_stage.DistillStage`) samples the bank and acting's
+candidates. Acting samples ``act_candidates`` latents from the
 prior at s and takes the argmax of min_j Q_j (:class:`~latent_skills.agents.selectors.QArgmax`).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 from latent_skills.config import LDCQConfig
 
 from .base import LatentSkillAgent
+from .distill_stage import DistillStage
 from .priors import DiffusionPrior
 from .registry import register_agent
 from .selectors import QArgmax
@@ -31,7 +34,7 @@ class QLearningAgent(LatentSkillAgent):
 class LDCQ(QLearningAgent):
     config_class = LDCQConfig
     config: LDCQConfig
-    stages = (SkillsStage, PriorStage, QStage)
+    stages = (SkillsStage, PriorStage, DistillStage, QStage)
     prior = DiffusionPrior
     selector = QArgmax
 

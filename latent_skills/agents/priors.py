@@ -21,7 +21,7 @@ from torch import nn
 
 from latent_skills.config import AgentConfig
 from latent_skills.diffusion import DiffusionSchedule, sample
-from latent_skills.nn import LatentDenoiser, LatentEnergyModel, SkillVAE, StateNormalizer
+from latent_skills.nn import LatentDenoiser, LatentEnergyModel, SkillVAE, StateNormalizer, StudentDenoiser
 
 from .spec import AgentSpec
 
@@ -110,8 +110,23 @@ class DiffusionPrior(LatentPrior):
         energy_guidance: float | None = None,
     ) -> torch.Tensor:
         """``n`` latents per state, ``(B, n, D)``, unstandardised (tilted toward high Q with scale
-        ``energy_guidance`` by a prior that has an energy model)."""
+        ``energy_guidance`` by a prior that has an energy model). With none of the overrides, a
+        distilled student (``use_distilled``) samples in its ``distill_nfe`` steps instead."""
         c = self.config
+        overridden = any(x is not None for x in (solver, steps, guidance, energy_guidance))
+        student = None if overridden else self.student()
+        if student is not None:
+            z = sample(
+                student,
+                self.schedule,
+                self.condition(states),
+                n,
+                solver="ddim",
+                steps=cast(Any, c).distill_nfe,
+                generator=generator,
+                shared_noise=shared_noise,
+            )
+            return self.latent_norm.inverse(z)
         solver = solver or c.sampler
         z = sample(
             self.denoiser,
@@ -129,6 +144,14 @@ class DiffusionPrior(LatentPrior):
             energy_guidance=self.score_correction(energy_guidance),
         )
         return self.latent_norm.inverse(z)
+
+    def student(self) -> StudentDenoiser | None:
+        """The distilled few-step sampler, where one finished distilling and ``use_distilled``."""
+        student = self.modules.get("student")
+        if student is None or not getattr(self.config, "use_distilled", False):
+            return None
+        student = cast(StudentDenoiser, student)
+        return student if student.is_ready else None
 
     def score_correction(self, scale: float | None) -> EnergyGuidance | None:
         """What energy guidance adds to the score: nothing, for a prior without an energy model."""

@@ -70,6 +70,8 @@ class TrainingStage:
     shaped_by: ClassVar[tuple[str, ...]] = ()  # config fields that shape them
     steps_field: ClassVar[str]  # the config field with its number of gradient steps
     condition_kind: ClassVar[str | None] = None  # for a prior stage: what the prior conditions on
+    # an optional stage runs only when its steps field is > 0 (0: skipped, not needed by later stages)
+    optional: ClassVar[bool] = False
 
     @classmethod
     def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
@@ -262,6 +264,9 @@ class PriorStage(TrainingStage):
         )
         spread = np.sqrt(mean.var(0) + np.square(std).mean(0))
         self.latent_norm.set_stats(mean.mean(0), spread)
+        student = modules.get("student")
+        if student is not None:  # distilled from the prior this stage replaces: sample the prior
+            student.ready.zero_()  # type: ignore[operator]
         self.first = agent.data.windows.first_states
         self.trained = [self.denoiser]
         self.optimizer = torch.optim.Adam(self.denoiser.parameters(), lr=agent.config.prior_lr)

@@ -183,15 +183,23 @@ def make_plan(
 ) -> dict[str, int]:
     """The stages to run, in order, with their step counts; errors name what is missing."""
     order = list(agent.stage_names())
+    skipped = agent.skipped_stages()
     chosen = order if stages is None else [stages] if isinstance(stages, str) else list(stages)
     if not chosen:
         raise ValueError(f"stages=[] trains nothing: name some of {order}")
     unknown = [s for s in chosen if s not in order]
     if unknown:
         raise ValueError(f"{type(agent).__name__} has stages {order}; unknown: {unknown}")
-    chosen = [s for s in order if s in chosen]
+    named_skipped = [s for s in chosen if s in skipped] if stages is not None else []
+    if named_skipped:
+        fields = [agent.stage_class(s).steps_field for s in named_skipped]
+        raise ValueError(
+            f"stages {named_skipped} are off in this config ({', '.join(f'{f}=0' for f in fields)}): set steps"
+        )
+    chosen = [s for s in order if s in chosen and s not in skipped]
     for stage in chosen:
-        missing = [s for s in order[: order.index(stage)] if s not in agent.stages_completed + chosen]
+        needed = [s for s in order[: order.index(stage)] if s not in skipped]
+        missing = [s for s in needed if s not in agent.stages_completed + chosen]
         if missing:
             raise ValueError(
                 f"stage {stage!r} trains over {missing}, which this agent has not trained: "

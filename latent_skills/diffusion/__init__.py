@@ -3,12 +3,13 @@
 The denoiser network lives in :mod:`latent_skills.nn.denoiser` (``LatentDenoiser``).
 """
 
-from latent_skills.diffusion.loss import diffusion_draws, diffusion_loss
+from latent_skills.diffusion.loss import diffusion_draws, diffusion_loss, distillation_loss
 from latent_skills.diffusion.sampling import (
     SOLVERS,
     Denoiser,
     guided_prediction,
     sample,
+    sample_with_grad,
     timestep_subsequence,
 )
 from latent_skills.diffusion.schedule import DiffusionSchedule
@@ -19,7 +20,9 @@ __all__ = [
     "DiffusionSchedule",
     "diffusion_draws",
     "diffusion_loss",
+    "distillation_loss",
     "guided_prediction",
     "sample",
+    "sample_with_grad",
     "timestep_subsequence",
 ]

@@ -1,14 +1,15 @@
-"""Training loss of the latent diffusion prior: z0 prediction with min-SNR-γ weighting and
-condition dropout for classifier-free guidance (LDCQ paper, eq. 5)."""
+"""Training losses of the latent diffusion prior: z0 prediction with min-SNR-γ weighting and
+condition dropout for classifier-free guidance (LDCQ paper, eq. 5); and the distillation of its
+solver into a few-step student."""
 
 from __future__ import annotations
 
 import torch
 
-from latent_skills.diffusion.sampling import Denoiser
+from latent_skills.diffusion.sampling import Denoiser, sample, sample_with_grad
 from latent_skills.diffusion.schedule import DiffusionSchedule
 
-__all__ = ["diffusion_loss"]
+__all__ = ["diffusion_draws", "diffusion_loss", "distillation_loss"]
 
 
 def diffusion_draws(
@@ -83,3 +84,37 @@ def diffusion_loss(
         return per_sample.mean()
     weight = schedule.snr(t).to(device=device, dtype=per_sample.dtype).clamp(max=snr_clip)
     return (weight * per_sample).mean()
+
+
+def distillation_loss(
+    student: Denoiser,
+    teacher: Denoiser,
+    schedule: DiffusionSchedule,
+    cond: torch.Tensor | None,
+    noise: torch.Tensor,
+    *,
+    student_steps: int,
+    solver: str,
+    steps: int,
+    guidance: float = 1.0,
+    null_cond: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean squared distance between the student's ``student_steps``-step DDIM chain and the teacher's
+    deterministic ``solver`` (``steps`` evaluations, guidance ``guidance``) started from the same noise
+    ``(B, D)``, one chain per condition row; gradients reach the student only."""
+    with torch.no_grad():
+        target = sample(
+            teacher,
+            schedule,
+            cond,
+            1,
+            solver=solver,
+            steps=steps,
+            guidance=guidance,
+            null_cond=null_cond,
+            initial_noise=noise,
+        )
+    out = sample_with_grad(
+        student, schedule, cond, 1, solver="ddim", steps=student_steps, initial_noise=noise
+    )
+    return (out - target).pow(2).mean()

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ __all__ = [
     "EnergyGuidance",
     "guided_prediction",
     "sample",
+    "sample_with_grad",
     "timestep_subsequence",
 ]
 
@@ -232,6 +233,7 @@ def sample(
     shared_noise: bool = False,
     energy_guidance: EnergyGuidance | None = None,
     null_cond: torch.Tensor | None = None,
+    initial_noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw ``n`` latents per conditioning row from the diffusion prior.
 
@@ -267,6 +269,9 @@ def sample(
             (and the ``extra_steps``) adds it to the score. ``None`` leaves sampling unchanged.
         null_cond: ``(B, C)``, the condition of guidance's unconditional branch (e.g. the state
             without its goal); ``None``: the learned null token.
+        initial_noise: ``(B·n, D)``, the chains' starting noise ``z_T`` (rows ``i·n … i·n + n − 1``
+            belong to condition row ``i``); ``None`` draws it from ``generator``. With a
+            deterministic solver the output is then a function of it (what distillation learns).
 
     Returns:
         ``(B, n, D)`` latents, on ``cond``'s device (or the denoiser's) and in its dtype.
@@ -329,7 +334,14 @@ def sample(
             return _randn((n, latent_dim), generator, device, dtype).repeat(batch, 1)
         return _randn((rows, latent_dim), generator, device, dtype)
 
-    z = noise()
+    if initial_noise is None:
+        z = noise()
+    elif initial_noise.shape != (rows, latent_dim):
+        raise ValueError(
+            f"initial_noise must have shape ({rows}, {latent_dim}), got {tuple(initial_noise.shape)}"
+        )
+    else:
+        z = initial_noise.to(device=device, dtype=dtype)
 
     if solver == "ddpm":
         z0 = _ddpm(predict, schedule, z, noise, ddpm_variance)
@@ -343,6 +355,12 @@ def sample(
     for _ in range(extra_steps):
         z0 = predict(z0, 0)
     return z0.reshape(batch, n, latent_dim)
+
+
+def sample_with_grad(*args: Any, **kwargs: Any) -> torch.Tensor:
+    """:func:`sample` with autograd on: a loss can train the denoiser through its chain (what
+    distilling a few-step student does)."""
+    return cast(Callable[..., torch.Tensor], sample.__wrapped__)(*args, **kwargs)  # type: ignore[attr-defined]
 
 
 def _module_device_dtype(module: object) -> tuple[torch.device, torch.dtype]:

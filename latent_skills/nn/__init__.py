@@ -1,7 +1,7 @@
 """Torch modules: the skill VAE, the latent denoiser, critics and the state normaliser."""
 
 from .critics import TwinCritic, polyak_update, q_candidates
-from .denoiser import LatentDenoiser
+from .denoiser import LatentDenoiser, StudentDenoiser
 from .dynamics import SkillWorldModel
 from .energy import LatentEnergyModel, contrastive_energy_loss
 from .normalization import MIN_STD, StateNormalizer
@@ -17,6 +17,7 @@ __all__ = [
     "SkillVAE",
     "SkillWorldModel",
     "StateNormalizer",
+    "StudentDenoiser",
     "TwinCritic",
     "contrastive_energy_loss",
     "polyak_update",

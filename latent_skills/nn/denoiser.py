@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["LatentDenoiser", "SinusoidalEmbedding", "make_activation"]
+__all__ = ["LatentDenoiser", "SinusoidalEmbedding", "StudentDenoiser", "make_activation"]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -262,3 +262,34 @@ class LatentDenoiser(nn.Module):
             if k < self._n_down:
                 skips.append(h)
         return self.out(self.out_act(h))
+
+
+class StudentDenoiser(nn.Module):
+    """A few-step sampler distilled from a trained :class:`LatentDenoiser`: a denoiser of the same
+    shape whose ``nfe``-step DDIM chain from noise ``z_T`` is trained to land where the teacher's
+    full solver lands from the same ``z_T`` (knowledge distillation of the deterministic sampler,
+    Luhman & Luhman 2021; Meng et al. 2023 for a guided teacher).
+
+    ``ready`` (a saved buffer) is 1 once distillation finished: until then, and after the teacher
+    is retrained, sampling uses the teacher."""
+
+    ready: torch.Tensor
+
+    def __init__(self, latent_dim: int, cond_dim: int, widths: Sequence[int]) -> None:
+        super().__init__()
+        self.net = LatentDenoiser(latent_dim, cond_dim, widths=widths)
+        self.latent_dim, self.cond_dim = self.net.latent_dim, self.net.cond_dim
+        self.register_buffer("ready", torch.zeros(()))
+
+    @property
+    def is_ready(self) -> bool:
+        return bool(self.ready.item() == 1.0)
+
+    def forward(
+        self,
+        z_t: torch.Tensor,
+        t: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        keep_cond: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.net(z_t, t, cond, keep_cond)
