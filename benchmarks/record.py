@@ -193,9 +193,10 @@ def pointmaze_dataset(
 
 
 def stage_names(agent: Any) -> list[str]:
-    """The agent's training stages in order (``agent.stage_names()``; before the agents' rewrite,
-    the keys of ``agent.config.stage_steps()``)."""
+    """The agent's training stages in order, less the optional ones its config skips
+    (``agent.stage_names()``; before the agents' rewrite, the keys of ``agent.config.stage_steps()``)."""
     names = getattr(agent, "stage_names", None)
     if callable(names):
-        return list(names())
+        skipped = agent.skipped_stages() if hasattr(agent, "skipped_stages") else []
+        return [name for name in names() if name not in skipped]
     return list(agent.config.stage_steps())
