@@ -24,7 +24,8 @@ import torch
 
 from benchmarks.record import RESULTS, write_result
 
-# (solver, steps, Diffusion-X extra steps at t = 0)
+# (solver, steps, Diffusion-X extra steps at t = 0); "distilled": the checkpoint's distilled student
+# (its distill_nfe steps), measured when it has one
 SAMPLERS = [
     ("ddpm", 200, 0),
     ("ddpm", 200, 10),
@@ -32,6 +33,7 @@ SAMPLERS = [
     ("ddim", 20, 0),
     ("dpm-solver++", 10, 0),
     ("dpm-solver++", 20, 0),
+    ("distilled", 0, 0),
 ]
 
 
@@ -52,7 +54,7 @@ def q_steps_per_s(checkpoint: str, source: str, steps: int) -> dict:
     config = {**trained.config.to_dict(), "candidate_source": source}
     seed, horizon = config.pop("seed"), config.pop("horizon")
     agent = type(trained).from_dataset(trained.spec.dataset_id, seed=seed, horizon=horizon, **config)
-    agent.reuse_stages(trained, ["skills", "prior"])
+    agent.reuse_stages(trained, [s for s in trained.stages_completed if s != "q"])
     stamps: list[float] = []
 
     def stamp(locals_: dict, globals_: dict) -> bool:
@@ -88,13 +90,22 @@ def main() -> None:
     agent = load_agent(args.checkpoint)
     obs, _ = agent.spec.make_env().reset(seed=0)
     rows = []
+    teacher = {k: getattr(agent.config, k) for k in ("sampler", "sampler_steps")}
+    distilled = "student" in agent.modules() and agent.student.is_ready
     for solver, steps, extra in SAMPLERS:
-        agent.set_acting(
-            sampler=solver,
-            sampler_steps=steps if solver != "ddpm" else agent.config.sampler_steps,
-            ddpm_extra_steps=extra,
-            act_candidates=500,
-        )
+        if solver == "distilled":
+            if not distilled:
+                continue
+            steps = agent.config.distill_nfe
+            agent.set_acting(**teacher, ddpm_extra_steps=0, act_candidates=500, use_distilled=True)
+        else:
+            agent.set_acting(
+                sampler=solver,
+                sampler_steps=steps if solver != "ddpm" else agent.config.sampler_steps,
+                ddpm_extra_steps=extra,
+                act_candidates=500,
+                **({"use_distilled": False} if distilled else {}),
+            )
         ms = decision_ms(agent, obs, args.repeats if solver != "ddpm" else max(3, args.repeats // 5))
         result = agent.evaluate(n_episodes=args.episodes, n_envs=args.envs, seed=0)
         rows.append(
@@ -111,6 +122,8 @@ def main() -> None:
             f"{rows[-1]['sampler']:>18}: {ms:8.1f} ms/decision  score {result['normalized_score']:.1f}",
             flush=True,
         )
+    if distilled:
+        agent.set_acting(use_distilled=True)
     q_speed = {source: q_steps_per_s(args.checkpoint, source, args.q_steps) for source in ("bank", "online")}
     print(json.dumps(q_speed, indent=2))
     out = {
