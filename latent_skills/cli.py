@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from latent_skills import __version__  # the package is loaded anyway (it is cli.py's parent)
+
 # Errors that mean bad input (a config value, a checkpoint, a dataset id), not a bug: the CLI prints
 # their message, which names the fix, without a traceback. Named by module, not imported: this module
 # imports only click and the standard library at the top, so that `--help` stays fast (heavy imports
@@ -39,7 +41,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="latent-skills")
+@click.version_option(__version__, prog_name="latent-skills")
 def main() -> None:
     """Learn temporally-abstract skills from offline RL datasets and act with them."""
 
