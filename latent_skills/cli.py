@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from latent_skills import __version__  # the package is loaded anyway (it is cli.py's parent)
+
 # Errors that mean bad input (a config value, a checkpoint, a dataset id), not a bug: the CLI prints
 # their message, which names the fix, without a traceback. Named by module, not imported: this module
 # imports only click and the standard library at the top, so that `--help` stays fast (heavy imports
@@ -39,7 +41,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="latent-skills")
+@click.version_option(__version__, prog_name="latent-skills")
 def main() -> None:
     """Learn temporally-abstract skills from offline RL datasets and act with them."""
 
@@ -282,8 +284,16 @@ def _short_name(dataset_id: str) -> str:
     type=_LogFormats(),
     default="csv",
     show_default=True,
-    help="Log formats under OUT/logs, comma-separated: csv, json, tensorboard, wandb (W&B project: "
-    "$WANDB_PROJECT or latent-skills; WANDB_MODE=offline works without an account).",
+    help="Log formats, comma-separated: csv, json, log (text) and tensorboard under OUT/logs, stdout "
+    "(the terminal), wandb (W&B project: $WANDB_PROJECT or latent-skills; WANDB_MODE=offline works "
+    "without an account).",
+)
+@click.option(
+    "--log-interval",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Log the metrics every N gradient steps (also --set log_interval=N).",
 )
 def train(
     dataset: str,
@@ -305,6 +315,7 @@ def train(
     eval_freq: int,
     eval_freq_episodes: int,
     log_formats: tuple[str, ...],
+    log_interval: int,
 ) -> None:
     """Train an agent on DATASET (a Minari id; default: the embedded PointMaze UMaze dataset, made
     locally if missing), save it to --out, then evaluate it.
@@ -341,6 +352,9 @@ def train(
         recipe = _training_recipe(dataset, recipe_path, agent_name, preset, eval_episodes)
         options = _parse_settings(settings)
         seed_value: int | str = options.pop("seed", seed)  # --set seed=N is --seed N
+        # log_interval is learn()'s, not a config field: --set log_interval=N is --log-interval N
+        if "log_interval" in options:
+            log_interval = _positive_int(options.pop("log_interval"), "log_interval")
         recipe.agent_config(seed=seed_value, **options)  # a bad --set: ConfigError
         if recipe.dataset != EMBEDDED_DATASET:
             _require_dataset(recipe.dataset, download)
@@ -393,6 +407,7 @@ def train(
             progress_bar=True,
             save_path=out,
             save_every=save_every or None,
+            log_interval=log_interval,
             resume=bool(run.get("resume")),
             eval_freq=eval_freq or None,
             eval_episodes=eval_freq_episodes,
@@ -415,6 +430,16 @@ def train(
             agent.evaluate(n_episodes=eval_episodes, n_envs=eval_envs, seed=seed, progress_bar=True),
             out / "eval.json",
         )
+
+
+def _positive_int(text: str, key: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise click.BadParameter(f"{key} must be a whole number >= 1, got {text!r}", param_hint="--set")
+    return value
 
 
 def _given(param: str) -> bool:
@@ -532,17 +557,20 @@ def _make_embedded_dataset() -> None:
 @click.option(
     "--json",
     "json_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default=None,
-    help="Also write the result (every episode's return) to this JSON file.",
+    metavar="FILE|-",
+    help="Also write the result (every episode's return) to this JSON file; - prints it to stdout "
+    "(the text report then goes to stderr).",
 )
 @click.option(
     "--video",
     "video_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
-    metavar="OUT.mp4",
-    help="Also record one episode (seed --seed) as an MP4: needs the video extra "
+    metavar="OUT.mp4|DIR",
+    help="Also record one episode (seed --seed) as an MP4; a folder (one that exists, or a path ending "
+    "in /) gets DIR/replay.mp4. Needs the video extra "
     '(pip install "latent-skills[video]") and, with no display, EGL or OSMesa (see README).',
 )
 @click.option(
@@ -576,6 +604,8 @@ def evaluate(
     from .config import ConfigError
     from .hub import CheckpointError, from_pretrained
 
+    json_to_stdout = json_path == "-"
+    video_file = None if video_path is None else _video_file(video_path)
     try:
         agent = from_pretrained(LatentSkillAgent, checkpoint, revision=revision, device=device, token=token)
         if settings:
@@ -593,16 +623,41 @@ def evaluate(
             progress_bar=True,
             protocol=protocol,
         )
-        _report(result, None if json_path is None else Path(json_path))
-        if video_path is not None:
+        _report(result, None if json_path is None or json_to_stdout else Path(json_path), err=json_to_stdout)
+        if json_to_stdout:
+            click.echo(json.dumps(result, indent=2))
+        if video_file is not None:
             recorded = record_video(
-                agent, video_path, seed=seed, deterministic=not stochastic, video_length=video_length
+                agent, video_file, seed=seed, deterministic=not stochastic, video_length=video_length
             )
             click.echo(
-                f"video            {video_path} ({recorded['frames']} frames at {recorded['fps']} fps)"
+                f"video            {video_file} ({recorded['frames']} frames at {recorded['fps']} fps)",
+                err=json_to_stdout,
             )
     except (ValueError, VideoUnavailable) as exc:  # an env the checkpoint may not build or render
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # an output file that cannot be written (permissions, a full disk)
+        raise click.ClickException(
+            f"cannot write {exc.filename or 'an output file'}: {exc.strerror or exc}"
+        ) from exc
+
+
+def _video_file(video_path: str):
+    """``--video``'s file: the path itself, or DIR/replay.mp4 for a folder (one that exists, or a path
+    ending in a separator); its folder is made, so a bad path fails before the evaluation runs."""
+    import os
+    from pathlib import Path
+
+    path = Path(video_path)
+    if path.is_dir() or video_path.endswith(("/", os.sep)):
+        path = path / "replay.mp4"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot make the folder {path.parent}: {exc.strerror or exc}", param_hint="--video"
+        ) from exc
+    return path
 
 
 @main.command()
@@ -692,15 +747,16 @@ def push(
         click.echo(f"pull request: {pr_url}")
 
 
-def _report(result: dict, path=None) -> None:
+def _report(result: dict, path=None, err: bool = False) -> None:
     score = result["normalized_score"]
     success = result["success_rate"]
-    click.echo(f"protocol         {result['protocol']}")
+    click.echo(f"protocol         {result['protocol']}", err=err)
     click.echo(
-        f"mean return      {result['mean_return']:.2f} ± {result['std_return']:.2f} over {result['n_episodes']} episodes"
+        f"mean return      {result['mean_return']:.2f} ± {result['std_return']:.2f} over {result['n_episodes']} episodes",
+        err=err,
     )
-    click.echo(f"normalized score {'n/a' if score is None else f'{score:.1f}'}")
-    click.echo(f"success rate     {'n/a' if success is None else f'{success:.2f}'}")
+    click.echo(f"normalized score {'n/a' if score is None else f'{score:.1f}'}", err=err)
+    click.echo(f"success rate     {'n/a' if success is None else f'{success:.2f}'}", err=err)
     if path is not None:
         path.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -223,3 +223,70 @@ def test_train_takes_bf16_precision_and_keeps_float32_weights(minari_root, box_d
     assert tensors and all(t.dtype == torch.float32 for t in tensors.values() if t.is_floating_point())
     refused = CliRunner().invoke(main, [*args, "--precision", "fp8"])
     assert refused.exit_code == 2 and "'fp8' is not one of 'float32', 'bf16'" in refused.output
+
+
+def test_help_lists_every_log_format_and_the_log_interval():
+    result = CliRunner().invoke(main, ["train", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for name in ("csv", "json", "log (text)", "stdout", "tensorboard", "wandb", "--log-interval"):
+        assert name in result.output, name
+
+
+def test_set_log_interval_is_the_log_interval(minari_root, box_dataset, tmp_path):
+    """README and docs name log_interval as a setting: --set log_interval=N works as --log-interval N."""
+    args = ["train", "test/box/mixed-v0", "--eval-episodes", "0", *_tiny_args(skills_steps=4, prior_steps=4)]
+    rows = {}
+    for name, extra in (
+        ("set", ["--set", "log_interval=2"]),
+        ("flag", ["--log-interval", "2"]),
+        ("default", []),
+    ):
+        result = CliRunner().invoke(main, [*args, *extra, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        rows[name] = (tmp_path / name / "logs" / "progress.csv").read_text().count("\n")
+    assert rows["set"] == rows["flag"] > rows["default"]
+    for bad in ("0", "many"):
+        result = CliRunner().invoke(
+            main, [*args, "--set", f"log_interval={bad}", "--out", str(tmp_path / "b")]
+        )
+        assert result.exit_code == 2 and "log_interval must be a whole number" in result.output
+        assert "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def evaluated_checkpoint(tmp_path_factory):
+    from agent_helpers import TINY
+
+    from latent_skills import LDCQ
+    from latent_skills.data.makers import collect_pointmaze
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("minari")))
+        dataset = collect_pointmaze("umaze", steps=600, seed=1, ref_episodes=2, progress=False)
+        yield LDCQ.from_dataset(dataset, **TINY).learn().save(tmp_path_factory.mktemp("agent") / "run")
+
+
+def test_evaluate_json_dash_prints_to_stdout_and_a_file_still_works(
+    evaluated_checkpoint, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    args = ["evaluate", str(evaluated_checkpoint), "--episodes", "2", "--envs", "1", "--seed", "4"]
+    result = CliRunner().invoke(main, [*args, "--json", "-"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)  # stdout holds the JSON alone; the text report went to stderr
+    assert shown["n_episodes"] == 2 and shown["seed"] == 4 and len(shown["returns"]) == 2
+    assert "mean return" in result.stderr
+    assert not (tmp_path / "-").exists()
+    result = CliRunner().invoke(main, [*args, "--json", "eval.json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "eval.json").read_text())["returns"] == shown["returns"]
+    assert "mean return" in result.stdout
+
+
+def test_evaluate_video_to_a_path_that_cannot_be_a_folder_is_one_line(evaluated_checkpoint, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = CliRunner().invoke(
+        main, ["evaluate", str(evaluated_checkpoint), "--video", str(tmp_path / "a-file" / "sub" / "v.mp4")]
+    )
+    assert result.exit_code == 2 and "cannot make the folder" in result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, OSError)

@@ -318,6 +318,19 @@ def test_flipped_byte_or_nan_weights_are_refused(tmp_path):
         read_checkpoint(tmp_path / "nan")
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_checkpoint_files_get_the_umask_mode_not_a_temp_files_0600(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        folder = write_checkpoint(tmp_path / "ck", {"agent_type": "LDCQ"}, tiny_tensors(), tiny_tensors())
+    finally:
+        os.umask(old)
+    for name in ("config.json", "model.safetensors", "training_state.safetensors"):
+        assert (folder / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~umask
+
+
 def test_a_full_disk_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     folder = write_checkpoint(tmp_path / "ck", {"agent_type": "LDCQ", "n": 1}, tiny_tensors(1.0))
     (folder / "logs").mkdir()

@@ -116,7 +116,7 @@ def test_the_wheel_ships_the_recipes(tmp_path):
     pytest.importorskip("setuptools")
     source = tmp_path / "source"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):  # LICENSE: pyproject's license-files
         shutil.copy(REPO / name, source / name)
     shutil.copytree(
         REPO / "latent_skills", source / "latent_skills", ignore=shutil.ignore_patterns("__pycache__")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -204,3 +205,62 @@ def test_sac_trains_over_skills(maze_agent):
     assert any(not torch.equal(a, b) for a, b in zip(before, model.actor.parameters(), strict=True))
     z, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
     assert env.action_space.contains(z)
+
+
+def test_passes_sb3s_env_checker_over_a_goal_env(maze_agent, pointmaze_dataset):
+    """SB3 takes the maze's compute_reward (on env.unwrapped) to mean a goal env: a skill step's
+    reward is the inner compute_reward summed over the skill's low-level achieved goals."""
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    inner = pointmaze_dataset.recover_environment(eval_env=True)
+    assert hasattr(inner.unwrapped, "compute_reward")
+    for normalize in (False, True):
+        env = SkillEnv(inner, maze_agent, discount=0.9, normalize_actions=normalize)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sb3_check_env(env, warn=True)
+        symmetric = [w for w in caught if "symmetric and normalized Box" in str(w.message)]
+        assert bool(symmetric) is not normalize  # the normalised box is what SB3 recommends
+
+
+def test_compute_reward_sums_the_skills_low_level_rewards_and_relabels(maze_agent):
+    env = SkillEnv(maze_agent.spec.make_env(), maze_agent, discount=0.9)
+    obs, _ = env.reset(seed=0)
+    rows = []
+    for _ in range(3):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert len(info["low_level_achieved_goals"]) == info["steps"]
+        assert env.compute_reward(obs["achieved_goal"], obs["desired_goal"], info) == reward
+        rows.append((obs["achieved_goal"], obs["desired_goal"], info, reward))
+    achieved, desired, infos, rewards = (np.array(column) for column in zip(*rows, strict=True))
+    batched = env.compute_reward(achieved, desired, np.array(list(infos), dtype=object))
+    assert batched.shape == (3,)
+    np.testing.assert_array_equal(batched, rewards)
+    # relabelled (as HER does) to the goal each skill ended at: its last low-level step pays in full
+    at_goal = env.env.get_wrapper_attr("compute_reward")(achieved, achieved, None)
+    assert (at_goal > 0).all()
+    gamma_last = np.array([0.9 ** (info["steps"] - 1) for info in infos])
+    relabelled = env.compute_reward(achieved, achieved, np.array(list(infos), dtype=object))
+    assert (relabelled >= gamma_last * at_goal).all()
+
+
+def test_normalized_actions_map_linearly_onto_the_latent_box(chain_agent):
+    inner = CountingEnv()
+    plain = SkillEnv(CountingEnv(), chain_agent)
+    env = SkillEnv(inner, chain_agent, normalize_actions=True)
+    box = env.latent_space
+    assert env.action_space == gym.spaces.Box(-1.0, 1.0, (TINY["latent_dim"],), np.float32)
+    assert box == plain.action_space  # the box a plain SkillEnv acts in
+    np.testing.assert_array_equal(env.to_latent(-np.ones(box.shape)), box.low)
+    np.testing.assert_allclose(env.to_latent(np.ones(box.shape)), box.high, rtol=1e-6)
+    np.testing.assert_allclose(env.to_latent(np.zeros(box.shape)), (box.low + box.high) / 2, rtol=1e-6)
+    np.testing.assert_array_equal(env.to_latent(np.full(box.shape, 7.0)), env.to_latent(np.ones(box.shape)))
+    a = np.linspace(-0.5, 0.5, box.shape[0]).astype(np.float32)
+    env.reset(seed=0)
+    plain.reset(seed=0)
+    z = env.to_latent(a)
+    _, reward, *_, info = env.step(a)
+    _, plain_reward, *_, plain_info = plain.step(z)  # the same skill, given as a latent
+    np.testing.assert_array_equal(info["skill"], z)
+    assert reward == plain_reward and info["low_level_rewards"] == plain_info["low_level_rewards"]
+    check_env(env, skip_render_check=True)

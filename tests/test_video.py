@@ -111,3 +111,19 @@ def test_cli_evaluate_writes_json_and_video(agent, renders, tmp_path):
     assert f"{written['mean_return']:.2f}" in result.output
     assert f"video            {video} (5 frames at 50 fps)" in result.output
     assert read_video(video)[0].shape[0] == 5
+
+
+@pytest.mark.parametrize("given", ["existing", "trailing-slash"])
+def test_cli_evaluate_video_into_a_folder_writes_replay_mp4_there(agent, renders, tmp_path, given):
+    """Zoo users pass a folder: it gets replay.mp4 (the name Hub pushes use), with no traceback."""
+    checkpoint = agent.save(tmp_path / "run")
+    folder = tmp_path / "videos"
+    if given == "existing":
+        folder.mkdir()
+    target = str(folder) if given == "existing" else f"{folder}/"
+    args = ["evaluate", str(checkpoint), "--episodes", "1", "--video", target, "--video-length", "3"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert f"video            {folder / 'replay.mp4'} (3 frames" in result.output
+    assert read_video(folder / "replay.mp4")[0].shape[0] == 3

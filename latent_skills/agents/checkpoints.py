@@ -6,8 +6,6 @@ names is imported or called.
 
 from __future__ import annotations
 
-import contextlib
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +89,8 @@ def read_agent(
 
 
 def _library_version() -> str:
-    with contextlib.suppress(metadata.PackageNotFoundError):
-        return metadata.version("latent-skills")
-    return "unknown"
+    # the source's own version (the one place it is written), also right for a source checkout or an
+    # editable install whose installed metadata is older than the code
+    from latent_skills import __version__
+
+    return __version__

@@ -59,6 +59,16 @@ class SkillEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
     ``deterministic=True`` decodes the mean action; otherwise actions are sampled from the decoder
     with a generator that ``reset(seed=...)`` reseeds, so a seeded episode repeats exactly.
 
+    ``normalize_actions=True`` makes the action space ``Box(-1, 1, (latent_dim,))``, which SB3
+    recommends: an action a is clipped to [-1, 1] and mapped linearly onto the latent box,
+    z = low + (a + 1) / 2 · (high − low). The latent box is :attr:`latent_space` either way.
+
+    Over a goal env (one with ``compute_reward``, as gymnasium-robotics' mazes), a skill step is a
+    goal env too: ``info["low_level_achieved_goals"]`` holds each low-level step's achieved goal, and
+    :meth:`compute_reward` sums (γ-discounts) the inner env's ``compute_reward`` over them, so it
+    returns the step's reward for the observed goal and relabels it for another (SB3's
+    ``HerReplayBuffer``, SB3's ``check_env``).
+
     ``env.spec.make()`` recreates the wrapper around the same agent object (the spec records it, so
     the spec is not JSON-serialisable).
     """
@@ -72,6 +82,7 @@ class SkillEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
         discount: float | None = None,
         skill_steps: int | None = None,
         bounds: tuple[Any, Any] | float = DEFAULT_BOUND_STDS,
+        normalize_actions: bool = False,
     ) -> None:
         gym.utils.RecordConstructorArgs.__init__(
             self,
@@ -80,6 +91,7 @@ class SkillEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
             discount=discount,
             skill_steps=skill_steps,
             bounds=bounds,
+            normalize_actions=normalize_actions,
         )
         super().__init__(env)
         horizon = agent.config.horizon
@@ -107,7 +119,12 @@ class SkillEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
         high = np.broadcast_to(np.asarray(high, np.float32), (dim,)).copy()
         if not (np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()):
             raise ValueError("bounds must be finite with low < high in every latent dimension")
-        self.action_space = gym.spaces.Box(low, high, (dim,), np.float32)
+        #: the latent skills' box, which actions are clipped to (or mapped onto, when normalised)
+        self.latent_space = gym.spaces.Box(low, high, (dim,), np.float32)
+        self.normalize_actions = bool(normalize_actions)
+        self.action_space = (
+            gym.spaces.Box(-1.0, 1.0, (dim,), np.float32) if self.normalize_actions else self.latent_space
+        )
         self._generator = torch.Generator(agent.device).manual_seed(agent.config.seed)
         self._observation: Any = None
 
@@ -132,10 +149,10 @@ class SkillEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise RuntimeError(
                 "Call reset() before step(): SkillEnv decodes skills from the current observation"
             )
-        box: Any = self.action_space  # the latent Box
-        z = np.clip(np.asarray(action, np.float32).reshape(box.shape), box.low, box.high)
+        z = self.to_latent(action)
         z_tensor = self.agent._tensor(z[None])
         rewards: list[float] = []
+        achieved: list[Any] = []
         info: dict[str, Any] = {}
         observation, terminated, truncated = self._observation, False, False
         for _ in range(self.skill_steps):
@@ -143,10 +160,52 @@ class SkillEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
                 self._decode(observation, z_tensor)
             )
             rewards.append(float(reward))
+            if isinstance(observation, dict) and "achieved_goal" in observation:
+                achieved.append(np.array(observation["achieved_goal"], copy=True))
             if terminated or truncated:
                 break
         self._observation = observation
-        gamma = 1.0 if self.discount is None else self.discount
-        total = float(sum(r * gamma**i for i, r in enumerate(rewards)))
+        total = float(sum(r * self._gamma**i for i, r in enumerate(rewards)))
         info = {**info, "steps": len(rewards), "low_level_rewards": tuple(rewards), "skill": z}
+        if achieved:
+            info["low_level_achieved_goals"] = tuple(achieved)
         return observation, total, bool(terminated), bool(truncated), info
+
+    @property
+    def _gamma(self) -> float:
+        return 1.0 if self.discount is None else self.discount
+
+    def to_latent(self, action: Any) -> np.ndarray:
+        """The latent z an action stands for: clipped to the latent box, or, with
+        ``normalize_actions``, clipped to [-1, 1] and mapped linearly onto it."""
+        box = self.latent_space
+        a = np.asarray(action, np.float32).reshape(box.shape)
+        if self.normalize_actions:
+            a = box.low + (np.clip(a, -1.0, 1.0) + 1.0) * np.float32(0.5) * (box.high - box.low)
+        return np.clip(a, box.low, box.high).astype(np.float32)
+
+    def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any) -> Any:
+        """A skill step's reward for ``desired_goal``: Σ γ^i r_i, with r_i the inner env's
+        ``compute_reward`` at the i-th low-level step's achieved goal (from ``info``; the last one is
+        ``achieved_goal``). Vectorised as goal envs are: a batch of goals takes an array of infos and
+        returns one reward per row."""
+        inner = self.env.get_wrapper_attr("compute_reward")
+        desired = np.asarray(desired_goal)
+        single = isinstance(info, dict)
+        infos = [info] if single else list(np.asarray(info, dtype=object).reshape(-1))
+        achieved = np.asarray(achieved_goal)
+        if single:
+            achieved, desired = achieved[None], desired[None]
+        rewards = np.zeros(len(infos), np.float64)
+        goals = [
+            [*each.get("low_level_achieved_goals", ())[:-1], achieved[row]] for row, each in enumerate(infos)
+        ]
+        for step in range(max(len(g) for g in goals)):  # rows of this low-level step, one inner call
+            rows = [row for row, g in enumerate(goals) if step < len(g)]
+            step_rewards = inner(
+                np.stack([goals[row][step] for row in rows]),
+                desired[rows],
+                np.asarray([infos[row] for row in rows], dtype=object),
+            )
+            rewards[rows] += np.asarray(step_rewards, np.float64).reshape(-1) * self._gamma**step
+        return float(rewards[0]) if single else rewards

@@ -140,10 +140,15 @@ def write_checkpoint(
     with _folder_lock(folder, exclusive=True):
         try:
             staging.mkdir()
+            # mkdir applied the umask to 0o777: the same umask applied to 0o666 is a plain file's mode
+            file_mode = staging.stat().st_mode & 0o666
             hashes = {}
             for name, contents in files.items():
                 contiguous = {key: t.detach().contiguous().cpu() for key, t in contents.items()}
                 save_file(contiguous, str(staging / name), metadata={"format_version": str(FORMAT_VERSION)})
+                # safetensors writes through a private temp file (mode 0600): give the weights the
+                # mode any other output gets, so a shared cluster's group can read them
+                os.chmod(staging / name, file_mode)
                 hashes[name] = file_sha256(staging / name)
             meta = {"format_version": FORMAT_VERSION, **meta, "files": hashes}
             (staging / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
