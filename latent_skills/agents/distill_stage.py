@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+import numpy as np
 import torch
 from torch import nn
 
-from latent_skills.diffusion import DiffusionSchedule, distillation_loss
+from latent_skills.diffusion import DiffusionSchedule, distillation_loss, distillation_targets
 from latent_skills.nn import LatentDenoiser, StudentDenoiser
 
 from .spec import AgentSpec
@@ -23,6 +24,10 @@ from .stages import TrainingStage, skill_window_pool
 
 if TYPE_CHECKING:
     from .base import LatentSkillAgent
+
+TEACHER_ROWS = 4096  # rows per teacher call: a block of steps' batches
+# chains per state in a teacher call: the denoiser embeds each state once for all its chains
+CHAINS_PER_STATE = 16
 
 
 class DistillStage(TrainingStage):
@@ -50,36 +55,74 @@ class DistillStage(TrainingStage):
 
     def __init__(self, agent: LatentSkillAgent, index: int) -> None:
         super().__init__(agent, index)
+        c: Any = agent.config
         modules = agent.modules()
         self.teacher = cast(LatentDenoiser, modules["denoiser"])
         self.student = cast(StudentDenoiser, modules["student"])
         self.student.ready.zero_()  # until the last step, sampling uses the teacher
-        self.schedule = DiffusionSchedule(agent.config.diffusion_timesteps).to(agent.device)
+        self.schedule = DiffusionSchedule(c.diffusion_timesteps).to(agent.device)
         self.pool = skill_window_pool(agent)
         self.first = agent.data.windows.first_states
+        self.index = index
+        # the teacher runs once per block of steps, on all their rows at once: a denoiser pass over
+        # thousands of rows costs little more than over one batch (on a CPU, per-call overheads)
+        self.block_steps = max(1, TEACHER_ROWS // c.distill_batch_size)
+        self.block: int | None = None
+        self.block_data: tuple[
+            np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor
+        ]  # idx, cond, noise, target
         self.trained = [self.student]
-        self.optimizer = torch.optim.Adam(self.student.parameters(), lr=agent.config.distill_lr)  # type: ignore[attr-defined]
+        self.optimizer = torch.optim.Adam(self.student.parameters(), lr=c.distill_lr)
+
+    def fill_block(self, block: int) -> None:
+        """The windows, noise and teacher latents of every step of ``block``, drawn from streams
+        seeded by the block (a resumed run recomputes the same ones, so no draws need saving):
+        ``CHAINS_PER_STATE`` chains per drawn state, shuffled across the block's steps."""
+        c: Any = self.agent.config
+        rows = self.block_steps * c.distill_batch_size
+        states_n = -(-rows // CHAINS_PER_STATE)
+        seed = np.random.SeedSequence([c.seed, self.index, block])
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, len(self.agent.data.windows), states_n)
+        if self.pool is not None:
+            idx = self.pool[rng.integers(0, len(self.pool), states_n)]
+        generator = torch.Generator(self.agent.device).manual_seed(int(seed.generate_state(1)[0]))
+        prior = self.agent.policy.prior
+        states = self.gather(self.first, idx).float()
+        cond, null_cond = prior.condition(states), prior.null_condition(states)
+        noise = torch.randn(
+            (states_n * CHAINS_PER_STATE, c.latent_dim), generator=generator, device=self.agent.device
+        )
+        target = distillation_targets(
+            self.teacher,
+            self.schedule,
+            cond,
+            noise,
+            solver=c.sampler,
+            steps=c.sampler_steps,
+            guidance=c.guidance,
+            null_cond=null_cond,
+            chains=CHAINS_PER_STATE,
+        )
+        # the chains of a state sit together for the teacher; the steps' batches mix states
+        order = torch.as_tensor(rng.permutation(len(noise))[:rows], device=noise.device)
+        idx = np.repeat(idx, CHAINS_PER_STATE)[order.cpu().numpy()]
+        cond = cond.repeat_interleave(CHAINS_PER_STATE, 0)[order]
+        self.block, self.block_data = block, (idx, cond, noise[order], target[order])
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c: Any = self.agent.config
         if step == 0:  # start from the teacher (a fresh run; a resumed one has the student's weights)
             self.student.net.load_state_dict(self.teacher.state_dict())
-        idx = self.take_shard(self.draw_windows(c.distill_batch_size, self.pool))
-        noise = self.global_draw(self.normal_draw(c.latent_dim))
-        states = self.gather(self.first, idx).float()
-        prior = self.agent.policy.prior
-        cond, null_cond = prior.condition(states), prior.null_condition(states)
+        block, row = divmod(step, self.block_steps)
+        if block != self.block:
+            self.fill_block(block)
+        idx, cond, noise, target = self.block_data
+        batch = slice(row * c.distill_batch_size, (row + 1) * c.distill_batch_size)
+        self.take_shard(idx[batch])  # this rank's rows of the step's global batch
+        rows = torch.arange(batch.start, batch.stop, device=noise.device)[self.rows]
         value = distillation_loss(
-            self.student,
-            self.teacher,
-            self.schedule,
-            cond,
-            noise,
-            student_steps=c.distill_nfe,
-            solver=c.sampler,
-            steps=c.sampler_steps,
-            guidance=c.guidance,
-            null_cond=null_cond,
+            self.student, self.schedule, cond[rows], noise[rows], target[rows], student_steps=c.distill_nfe
         )
         return value, {"loss": value}
 

@@ -3,7 +3,12 @@
 The denoiser network lives in :mod:`latent_skills.nn.denoiser` (``LatentDenoiser``).
 """
 
-from latent_skills.diffusion.loss import diffusion_draws, diffusion_loss, distillation_loss
+from latent_skills.diffusion.loss import (
+    diffusion_draws,
+    diffusion_loss,
+    distillation_loss,
+    distillation_targets,
+)
 from latent_skills.diffusion.sampling import (
     SOLVERS,
     Denoiser,
@@ -21,6 +26,7 @@ __all__ = [
     "diffusion_draws",
     "diffusion_loss",
     "distillation_loss",
+    "distillation_targets",
     "guided_prediction",
     "sample",
     "sample_with_grad",

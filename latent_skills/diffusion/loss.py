@@ -9,7 +9,7 @@ import torch
 from latent_skills.diffusion.sampling import Denoiser, sample, sample_with_grad
 from latent_skills.diffusion.schedule import DiffusionSchedule
 
-__all__ = ["diffusion_draws", "diffusion_loss", "distillation_loss"]
+__all__ = ["diffusion_draws", "diffusion_loss", "distillation_loss", "distillation_targets"]
 
 
 def diffusion_draws(
@@ -86,35 +86,48 @@ def diffusion_loss(
     return (weight * per_sample).mean()
 
 
-def distillation_loss(
-    student: Denoiser,
+@torch.no_grad()
+def distillation_targets(
     teacher: Denoiser,
     schedule: DiffusionSchedule,
     cond: torch.Tensor | None,
     noise: torch.Tensor,
     *,
-    student_steps: int,
     solver: str,
     steps: int,
     guidance: float = 1.0,
     null_cond: torch.Tensor | None = None,
+    chains: int = 1,
 ) -> torch.Tensor:
-    """Mean squared distance between the student's ``student_steps``-step DDIM chain and the teacher's
-    deterministic ``solver`` (``steps`` evaluations, guidance ``guidance``) started from the same noise
-    ``(B, D)``, one chain per condition row; gradients reach the student only."""
-    with torch.no_grad():
-        target = sample(
-            teacher,
-            schedule,
-            cond,
-            1,
-            solver=solver,
-            steps=steps,
-            guidance=guidance,
-            null_cond=null_cond,
-            initial_noise=noise,
-        )
+    """Where the teacher's deterministic ``solver`` (``steps`` evaluations, guidance ``guidance``) lands
+    from each row of ``noise`` ``(B·chains, D)``, ``chains`` per condition row (rows ``i·chains …``
+    belong to row ``i``, which the denoiser then embeds once): ``(B·chains, D)``."""
+    out = sample(
+        teacher,
+        schedule,
+        cond,
+        chains,
+        solver=solver,
+        steps=steps,
+        guidance=guidance,
+        null_cond=null_cond,
+        initial_noise=noise,
+    )
+    return out.flatten(0, 1)
+
+
+def distillation_loss(
+    student: Denoiser,
+    schedule: DiffusionSchedule,
+    cond: torch.Tensor | None,
+    noise: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    student_steps: int,
+) -> torch.Tensor:
+    """Mean squared distance between the student's ``student_steps``-step DDIM chain from ``noise``
+    ``(B, D)`` and the teacher's latents from the same noise (:func:`distillation_targets`)."""
     out = sample_with_grad(
         student, schedule, cond, 1, solver="ddim", steps=student_steps, initial_noise=noise
     )
-    return (out - target).pow(2).mean()
+    return (out[:, 0] - target).pow(2).mean()
