@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,9 @@ def part_seconds(log: str) -> dict[str, int]:
     return parts
 
 
-def run_once(checkout: Path, args: list[str]) -> dict[str, Any]:
+def run_once(checkout: Path, args: list[str], keep: Path | None = None) -> dict[str, Any]:
+    """Time one run of the command; ``keep``: copy its output folder there (a checkpoint to measure
+    further, e.g. with ``benchmarks.sampler_speed``)."""
     with tempfile.TemporaryDirectory() as out:
         env = {
             **os.environ,
@@ -64,6 +67,9 @@ def run_once(checkout: Path, args: list[str]) -> dict[str, Any]:
         if done.returncode != 0:
             raise SystemExit(f"the run failed in {checkout}:\n{done.stderr[-2000:]}")
         result = json.loads((Path(out) / "run" / "eval.json").read_text())
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(Path(out) / "run", keep)
     return {
         "wall_s": wall,
         "parts_s": part_seconds(done.stderr),
@@ -82,6 +88,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--note", default="", help="what else ran on the machine")
     parser.add_argument("--readme", action="store_true", help="time the README's main job instead")
+    parser.add_argument("--keep", type=Path, help="copy this checkout's last run folder here")
     args = parser.parse_args()
     timed = README_ARGS if args.readme else ARGS
     use_temporary_datasets_path()
@@ -90,7 +97,7 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in checkouts}
     for _ in range(args.runs):
         for name, checkout in checkouts.items():
-            runs[name].append(run_once(checkout, timed))
+            runs[name].append(run_once(checkout, timed, args.keep if name == "this" else None))
             print(name, runs[name][-1], flush=True)
     baseline_commit = None
     if args.baseline:
