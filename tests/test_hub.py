@@ -280,9 +280,10 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
     folder = trained.save(tmp_path / "old")
     meta = json.loads((folder / "config.json").read_text())
     meta["format_version"] = 0
+    del meta["config_sha256"]  # formats before 6 had none
     meta["settings"] = meta.pop("config")  # pretend format 0 called it "settings"
     (folder / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2, 3, 4\]"):
+    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2, 3, 4, 5\]"):
         LDCQ.load(folder)
 
     def zero_to_one(meta, tensors):
@@ -291,7 +292,7 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
 
     monkeypatch.setitem(MIGRATIONS, 0, zero_to_one)
     assert_same_agent(trained, LDCQ.load(folder))
-    meta["format_version"] = 6
+    meta["format_version"] = 7
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="newer"):
         LDCQ.load(folder)
@@ -301,6 +302,7 @@ def test_a_format_2_checkpoint_keeps_the_ddpm_variance_it_was_used_with(trained,
     folder = trained.save(tmp_path / "v2")
     meta = json.loads((folder / "config.json").read_text())
     meta["format_version"] = 2
+    del meta["config_sha256"]
     del meta["config"]["ddpm_variance"]
     (folder / "config.json").write_text(json.dumps(meta))
     assert trained.config.ddpm_variance == "beta"  # new agents: the paper's Algorithm 1
@@ -311,6 +313,7 @@ def test_a_format_3_checkpoint_keeps_its_per_beta_rule_and_bootstrapped_success_
     folder = trained.save(tmp_path / "v3")
     meta = json.loads((folder / "config.json").read_text())
     meta["format_version"] = 3
+    del meta["config_sha256"]
     del meta["config"]["per_beta_schedule"], meta["config"]["success_cut"]
     (folder / "config.json").write_text(json.dumps(meta))
     assert trained.config.per_beta_schedule == "stage"
@@ -450,6 +453,7 @@ def test_a_format_4_checkpoint_learned_its_skills_from_every_window(trained, tmp
     folder = trained.save(tmp_path / "v4")
     meta = json.loads((folder / "config.json").read_text())
     meta["format_version"] = 4
+    del meta["config_sha256"]
     del meta["config"]["skill_windows"]
     (folder / "config.json").write_text(json.dumps(meta))
     assert LDCQ.load(folder).config.skill_windows == "all"
