@@ -159,10 +159,10 @@ def test_from_pretrained_with_an_empty_cache_acts_identically(trained, hub, tmp_
     agent = from_pretrained(LDCQ, "me/ldcq", device="cpu", cache_dir=tmp_path / "cache")
     assert isinstance(agent, LDCQ) and agent.stages_completed == ["skills", "prior", "q"]
     assert_same_agent(trained, agent)
-    # what was downloaded: the allow-list only (the PNG stays on the Hub)
+    # what was downloaded: the two files the format names (the card and the PNG stay on the Hub)
     snapshots = list((tmp_path / "cache").glob("models--me--ldcq/snapshots/*"))
     assert len(snapshots) == 1
-    assert {p.name for p in snapshots[0].iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    assert {p.name for p in snapshots[0].iterdir()} == {"config.json", "model.safetensors"}
     # the base class dispatches, load_agent reads the downloaded folder, a commit id pins a revision
     sha = hub.repos["me/ldcq"].main
     assert type(from_pretrained(LatentSkillAgent, "me/ldcq", revision=sha, cache_dir=tmp_path / "c2")) is LDCQ
