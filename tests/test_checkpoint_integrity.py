@@ -158,6 +158,22 @@ def test_every_sampled_one_bit_flip_of_config_json_is_refused(saved, tmp_path):
     assert time.perf_counter() - start < 60
 
 
+def test_every_sampled_one_bit_flip_of_the_weights_is_refused(saved, tmp_path):
+    """The reader parses safetensors itself (header first, hashed in a stream): 150 sampled flips,
+    a third of them in the 8-byte length and the JSON header, every one a CheckpointError."""
+    data = (saved / "model.safetensors").read_bytes()
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    rng = np.random.default_rng(26)
+    positions = [*rng.integers(0, header_end, 50), *rng.integers(header_end, len(data), 100)]
+    folder = copy_of(saved, tmp_path / "ck")
+    for position in positions:
+        flipped = bytearray(data)
+        flipped[position] ^= 1 << int(rng.integers(8))
+        (folder / "model.safetensors").write_bytes(bytes(flipped))
+        with pytest.raises(CheckpointError):
+            LatentSkillAgent.load(folder)
+
+
 @pytest.mark.parametrize(
     "damage",
     [
