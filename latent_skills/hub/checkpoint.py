@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import math
 import os
@@ -30,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -351,7 +352,7 @@ def _read_once(
     with contextlib.ExitStack() as stack:
         # every file opened once: its header checked, then hashed and read from the same handle, so a
         # racing save (which replaces files, never rewrites them) cannot slip in between
-        opened: dict[str, tuple[IO[bytes], bytes, dict[str, TensorInfo]]] = {}
+        opened: dict[str, tuple[io.BufferedReader, bytes, dict[str, TensorInfo]]] = {}
         for name in names:
             handle = stack.enter_context(open(folder / name, "rb"))
             header, infos = _read_header(handle, folder / name)
@@ -428,7 +429,7 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def _read_header(handle: IO[bytes], path: Path) -> tuple[bytes, dict[str, TensorInfo]]:
+def _read_header(handle: io.BufferedReader, path: Path) -> tuple[bytes, dict[str, TensorInfo]]:
     """The header of a safetensors file (its raw bytes and every tensor's TensorInfo), checked against
     the file's size: dtypes known, shapes that fit their byte ranges, ranges that tile the data."""
     size = os.fstat(handle.fileno()).st_size
@@ -473,7 +474,7 @@ def _read_header(handle: IO[bytes], path: Path) -> tuple[bytes, dict[str, Tensor
 
 
 def _read_tensors(
-    path: Path, handle: IO[bytes], header: bytes, infos: dict[str, TensorInfo], hashes: Any
+    path: Path, handle: io.BufferedReader, header: bytes, infos: dict[str, TensorInfo], hashes: Any
 ) -> dict[str, torch.Tensor]:
     """The tensors of an open safetensors file, hashed as they are read (never the file whole)."""
     digest = hashlib.sha256(header)
