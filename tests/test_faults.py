@@ -26,6 +26,7 @@ from latent_skills import LDCP, LDCQ, LDGC, LatentSkillAgent, TrainingDivergedEr
 from latent_skills.agents.ldcq import CandidateBank
 from latent_skills.config import LDCPConfig, LDCQConfig, LDGCConfig
 from latent_skills.hub import CheckpointError, read_checkpoint, write_checkpoint
+from latent_skills.hub.checkpoint import seal_config
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {**TINY, "horizon": 2, "skills_steps": 12, "prior_steps": 12, "q_steps": 12}
@@ -443,7 +444,7 @@ def test_a_checkpoint_missing_config_fields_is_refused_not_defaulted(chain, tmp_
     LDCQ.from_dataset(chain, preset="quick", **{"horizon": 2, "skills_steps": 2}).save(tmp_path / "ck")
     meta = json.loads((tmp_path / "ck" / "config.json").read_text())
     del meta["config"]["act_candidates"], meta["config"]["exec_horizon"]
-    (tmp_path / "ck" / "config.json").write_text(json.dumps(meta))
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(seal_config(meta)))
     with pytest.raises(CheckpointError, match=r"lacks fields \['act_candidates', 'exec_horizon'\]"):
         LatentSkillAgent.load(tmp_path / "ck")
 

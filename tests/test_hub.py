@@ -159,10 +159,10 @@ def test_from_pretrained_with_an_empty_cache_acts_identically(trained, hub, tmp_
     agent = from_pretrained(LDCQ, "me/ldcq", device="cpu", cache_dir=tmp_path / "cache")
     assert isinstance(agent, LDCQ) and agent.stages_completed == ["skills", "prior", "q"]
     assert_same_agent(trained, agent)
-    # what was downloaded: the allow-list only (the PNG stays on the Hub)
+    # what was downloaded: the two files the format names (the card and the PNG stay on the Hub)
     snapshots = list((tmp_path / "cache").glob("models--me--ldcq/snapshots/*"))
     assert len(snapshots) == 1
-    assert {p.name for p in snapshots[0].iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    assert {p.name for p in snapshots[0].iterdir()} == {"config.json", "model.safetensors"}
     # the base class dispatches, load_agent reads the downloaded folder, a commit id pins a revision
     sha = hub.repos["me/ldcq"].main
     assert type(from_pretrained(LatentSkillAgent, "me/ldcq", revision=sha, cache_dir=tmp_path / "c2")) is LDCQ
@@ -280,9 +280,10 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
     folder = trained.save(tmp_path / "old")
     meta = json.loads((folder / "config.json").read_text())
     meta["format_version"] = 0
+    del meta["config_sha256"]  # formats before 6 had none
     meta["settings"] = meta.pop("config")  # pretend format 0 called it "settings"
     (folder / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2, 3, 4\]"):
+    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2, 3, 4, 5\]"):
         LDCQ.load(folder)
 
     def zero_to_one(meta, tensors):
@@ -291,7 +292,7 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
 
     monkeypatch.setitem(MIGRATIONS, 0, zero_to_one)
     assert_same_agent(trained, LDCQ.load(folder))
-    meta["format_version"] = 6
+    meta["format_version"] = 7
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="newer"):
         LDCQ.load(folder)
@@ -301,6 +302,7 @@ def test_a_format_2_checkpoint_keeps_the_ddpm_variance_it_was_used_with(trained,
     folder = trained.save(tmp_path / "v2")
     meta = json.loads((folder / "config.json").read_text())
     meta["format_version"] = 2
+    del meta["config_sha256"]
     del meta["config"]["ddpm_variance"]
     (folder / "config.json").write_text(json.dumps(meta))
     assert trained.config.ddpm_variance == "beta"  # new agents: the paper's Algorithm 1
@@ -311,6 +313,7 @@ def test_a_format_3_checkpoint_keeps_its_per_beta_rule_and_bootstrapped_success_
     folder = trained.save(tmp_path / "v3")
     meta = json.loads((folder / "config.json").read_text())
     meta["format_version"] = 3
+    del meta["config_sha256"]
     del meta["config"]["per_beta_schedule"], meta["config"]["success_cut"]
     (folder / "config.json").write_text(json.dumps(meta))
     assert trained.config.per_beta_schedule == "stage"
@@ -450,6 +453,7 @@ def test_a_format_4_checkpoint_learned_its_skills_from_every_window(trained, tmp
     folder = trained.save(tmp_path / "v4")
     meta = json.loads((folder / "config.json").read_text())
     meta["format_version"] = 4
+    del meta["config_sha256"]
     del meta["config"]["skill_windows"]
     (folder / "config.json").write_text(json.dumps(meta))
     assert LDCQ.load(folder).config.skill_windows == "all"

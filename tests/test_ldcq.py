@@ -12,6 +12,7 @@ from conftest import write_dataset
 from latent_skills import LDCQ, ConfigError
 from latent_skills.data.makers import collect_pointmaze
 from latent_skills.hub import CheckpointError
+from latent_skills.hub.checkpoint import seal_config
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_bad_input_gets_clear_errors(trained, umaze, tmp_path):
         LDCQ.load(tmp_path)
     # a checkpoint whose tensors do not fit its config
     meta["config"]["latent_dim"] = 6
-    (folder / "config.json").write_text(json.dumps(meta))
+    (folder / "config.json").write_text(json.dumps(seal_config(meta)))
     with pytest.raises(CheckpointError, match="does not fit"):
         LDCQ.load(folder)
 

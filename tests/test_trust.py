@@ -31,6 +31,7 @@ from latent_skills.data import load_dataset
 from latent_skills.data.loading import make_eval_env
 from latent_skills.envs import UntrustedEnvSpecError
 from latent_skills.hub import from_pretrained, push_to_hub
+from latent_skills.hub.checkpoint import seal_config
 
 POINTMAZE = "PointMaze_UMaze-v3"
 TRAP = "latent_skills_trap"  # a module whose import, or whose evil(), writes the marker
@@ -105,7 +106,7 @@ def tamper(folder: Path, eval_env_spec: str | dict, **meta_updates) -> Path:
     meta = json.loads(config.read_text())
     meta["spec"]["eval_env_spec"] = eval_env_spec
     meta.update(meta_updates)
-    config.write_text(json.dumps(meta))
+    config.write_text(json.dumps(seal_config(meta)))  # a hostile uploader writes a valid hash
     return folder
 
 

@@ -47,6 +47,16 @@ _MAKE_KEYWORDS = ("max_episode_steps", "disable_env_checker")
 _BY_NAME_IDS = frozenset({"GymV21Environment-v0", "GymV26Environment-v0"})
 
 
+# Bounds on a stored env's settings, so that evaluating a checkpoint or a dataset always ends: a time
+# limit of 1 to MAX_EPISODE_STEPS steps (D4RL's longest is 1,000), mazes of at most MAX_MAZE_CELLS
+# cells (D4RL's largest has 108; 100 x 100 builds in about a second), kwargs of at most
+# MAX_KWARGS_BYTES as JSON, and no render mode that opens a window ("human" aborts without a display).
+MAX_EPISODE_STEPS = 100_000
+MAX_MAZE_CELLS = 10_000
+MAX_KWARGS_BYTES = 256 << 10
+SAFE_RENDER_MODES = (None, "rgb_array", "rgb_array_list", "depth_array", "depth_array_list", "ansi")
+
+
 class UntrustedEnvSpecError(ValueError):
     """A stored evaluation env that this process will not build: its id is not registered, or the
     stored spec names code (entry point, wrappers) that differs from the registered spec."""
@@ -57,6 +67,46 @@ def register_robotics_envs() -> None:
     import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)
+
+
+def settings_problem(kwargs: Mapping[str, Any], steps: Any) -> str | None:
+    """Why an env with these (JSON) kwargs and time limit could make an evaluation hang or abort, or
+    None: see MAX_EPISODE_STEPS, MAX_MAZE_CELLS, MAX_KWARGS_BYTES, SAFE_RENDER_MODES."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+        return f"max_episode_steps={steps!r} is not an integer"
+    if steps is not None and not 1 <= steps <= MAX_EPISODE_STEPS:
+        return f"max_episode_steps={steps} is not within 1..{MAX_EPISODE_STEPS:,} (an evaluation must end)"
+    mode = kwargs.get("render_mode")
+    if mode not in SAFE_RENDER_MODES:
+        return (
+            f"render_mode={mode!r} is not one of {list(SAFE_RENDER_MODES)} (evaluation never renders; "
+            "'human' opens a window on every step and aborts the process where there is no display)"
+        )
+    maze = kwargs.get("maze_map")
+    if isinstance(maze, list):
+        cells = sum(len(row) if isinstance(row, list) else 1 for row in maze)
+        if cells > MAX_MAZE_CELLS:
+            return f"maze_map has {cells:,} cells, over {MAX_MAZE_CELLS:,} (building it would take minutes)"
+    try:
+        size = len(json.dumps(kwargs))
+    except (TypeError, ValueError, RecursionError):
+        return None  # not JSON: reported where kwargs are checked as JSON
+    if size > MAX_KWARGS_BYTES:
+        return f"its kwargs are {size:,} bytes as JSON, over {MAX_KWARGS_BYTES:,}"
+    return None
+
+
+def _integer_steps(steps: Any, what: str) -> int | None:
+    """A recorded time limit as an int (a dataset's spec may hold 1e30 as a float, which a checkpoint
+    could then never load); a non-integral one is refused now, before anything is trained with it."""
+    if isinstance(steps, float):
+        if not steps.is_integer():
+            raise UntrustedEnvSpecError(
+                f"{what} has max_episode_steps={steps!r}, not an integer: pass env=gym.make(..., "
+                "max_episode_steps=N) to record one."
+            )
+        return int(steps)
+    return steps
 
 
 def _how_to_fix(env_id: Any) -> str:
@@ -298,7 +348,9 @@ class EnvRecord:
                         "evaluate(env=...) where that differs.",
                         stacklevel=3,
                     )
-        return cls(spec.id, kwargs, spec.max_episode_steps)
+        return cls(
+            spec.id, kwargs, _integer_steps(spec.max_episode_steps, f"{source}: evaluation env {spec.id!r}")
+        )
 
     # ---------------------------------------------------------------- writing
     def to_dict(self) -> dict[str, Any]:
@@ -337,14 +389,25 @@ class EnvRecord:
                 f"{self.id!r}: {'; '.join(differences)}. Loading never imports or calls "
                 "what a checkpoint names.\n" + _how_to_fix(self.id)
             )
+        self._check_settings(source, self.kwargs, self.max_episode_steps)
         return registered
+
+    def _check_settings(self, source: str, kwargs: Mapping[str, Any], steps: Any) -> None:
+        problem = settings_problem(kwargs, steps)
+        if problem:
+            raise UntrustedEnvSpecError(
+                f"{source}'s evaluation env {self.id!r} is not built: {problem}. Pass the env "
+                f"yourself: agent.evaluate(env=gym.make({self.id!r}, max_episode_steps=...))."
+            )
 
     def make(self, source: str = "the checkpoint", **overrides: Any) -> gym.Env:
         """``gym.make`` of the registered spec with the stored JSON kwargs and time limit;
         ``overrides`` (the caller's own, e.g. ``max_episode_steps`` or ``render_mode``) win."""
         registered = self.registered_spec(source)
         steps = overrides.pop("max_episode_steps", self.max_episode_steps)
-        return gym.make(registered, max_episode_steps=steps, **{**self.kwargs, **overrides})
+        kwargs = {**self.kwargs, **overrides}
+        self._check_settings(source, {k: v for k, v in kwargs.items() if k == "render_mode"}, steps)
+        return gym.make(registered, max_episode_steps=steps, **kwargs)
 
     # ---------------------------------------------------------------- comparing
     def matches(self, spec: EnvSpec | None) -> bool:

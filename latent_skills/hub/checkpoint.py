@@ -3,9 +3,13 @@ and, for a run that can be resumed, ``training_state.safetensors`` (optimiser mo
 states, replay priorities; its JSON half lives in ``config.json`` under ``training_state``).
 
 ``config.json`` holds ``format_version``, ``library_version``, ``agent_type``, whatever the agent
-needs to rebuild itself, and the SHA-256 of every tensor file (``files``). Loading is strict: a
-missing or extra tensor, a wrong shape, a newer format, a hash that does not match or a non-finite
-weight is an error that names the file and what is wrong.
+needs to rebuild itself, the SHA-256 of every tensor file (``files``) and, apart from that table,
+``config_sha256``: the SHA-256 of the rest of ``config.json`` in a canonical form (sorted keys, no
+spaces), so a damaged config (its hash table included) is refused rather than read as another agent.
+Loading is strict: a missing or extra tensor, a wrong shape or dtype, a newer format, a hash that does
+not match or a non-finite weight is an error that names the file and what is wrong. Tensor files are
+read from their own headers first (names, dtypes, shapes, offsets checked against the file's size), so
+a caller can refuse them before any tensor data is read, and hashed in a stream as they are read.
 
 Saving never leaves a half-written checkpoint: the files are written into a fresh folder beside the
 target, which then replaces the target as a whole (anything else in the target folder, such as
@@ -17,21 +21,24 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
+import math
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load, save_file
+from safetensors.torch import save_file
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 CONFIG_NAME = "config.json"
+CONFIG_HASH_KEY = "config_sha256"  # the hash of config.json's canonical form, this key left out
 WEIGHTS_NAME = "model.safetensors"
 TRAINING_STATE_NAME = "training_state.safetensors"
 # The files a save replaces; everything else in the folder (logs, eval.json, a model card) is kept.
@@ -44,7 +51,9 @@ Migration = Callable[
 # Version policy: FORMAT_VERSION goes up whenever config.json or model.safetensors change in a way
 # older code cannot read, and that change registers MIGRATIONS[old] = a function turning a format
 # `old` checkpoint (meta, tensors) into format `old + 1`. read_checkpoint chains them, so checkpoints
-# already shared (on the Hub or on disk) keep loading.
+# already shared (on the Hub or on disk) keep loading. A migration is also run on the tensor files'
+# headers (the same dict with TensorInfo values) before any tensor is read: it may rename or drop
+# keys freely, and must pass values it does not make through untouched.
 MIGRATIONS: dict[int, Migration] = {}
 
 
@@ -100,14 +109,74 @@ def _format_4_to_5(
     return meta, tensors
 
 
+def _format_5_to_6(
+    meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Format 6 adds ``config_sha256`` (config.json's own hash). Older checkpoints have none, so their
+    config.json is checked only for what it must hold (file hashes from format 2 on); loading them
+    otherwise changes nothing."""
+    return meta, tensors
+
+
 MIGRATIONS[1] = _format_1_to_2
 MIGRATIONS[2] = _format_2_to_3
 MIGRATIONS[3] = _format_3_to_4
 MIGRATIONS[4] = _format_4_to_5
+MIGRATIONS[5] = _format_5_to_6
 
 
 class CheckpointError(ValueError):
     """A checkpoint folder that cannot be loaded as asked."""
+
+
+# The most bytes a config.json may have (a real one has a few KB) and a safetensors header may have
+# (safetensors' own limit).
+MAX_CONFIG_BYTES = 16 << 20
+MAX_HEADER_BYTES = 100 << 20
+# Tensors whose infinite entries mean "unbounded" rather than "diverged": the action bounds a decoder
+# clamps to, -inf allowed in a lower bound, +inf in an upper one (an unbounded Box action space).
+BOUND_TENSORS = {"action_low": -math.inf, "action_high": math.inf}
+_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor as a safetensors header describes it (``start``/``end``: byte offsets in the file)."""
+
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.start
+
+
+def config_digest(meta: dict[str, Any]) -> str:
+    """SHA-256 of ``meta`` (a checkpoint's config.json) without ``config_sha256``, in a canonical JSON
+    form: sorted keys, no spaces, ASCII. What format 6 records as ``config_sha256``."""
+    body = {key: value for key, value in meta.items() if key != CONFIG_HASH_KEY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def seal_config(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with a fresh ``config_sha256``: to write a config.json edited on purpose (the hash
+    detects damage; it is no signature, anyone can compute it)."""
+    body = {key: value for key, value in meta.items() if key != CONFIG_HASH_KEY}
+    return {**body, CONFIG_HASH_KEY: config_digest(body)}
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -150,7 +219,7 @@ def write_checkpoint(
                 # mode any other output gets, so a shared cluster's group can read them
                 os.chmod(staging / name, file_mode)
                 hashes[name] = file_sha256(staging / name)
-            meta = {"format_version": FORMAT_VERSION, **meta, "files": hashes}
+            meta = seal_config({"format_version": FORMAT_VERSION, **meta, "files": hashes})
             (staging / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
             _swap_in(staging, folder)
         finally:
@@ -228,14 +297,19 @@ def _clean_leftovers(folder: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+Check = Callable[[dict[str, Any], dict[str, TensorInfo]], None]
+
+
 def read_checkpoint(
-    path: str | os.PathLike, *, training_state: bool = False
+    path: str | os.PathLike, *, training_state: bool = False, check: Check | None = None
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Read a checkpoint folder; raise :class:`CheckpointError` naming what is wrong.
 
     With ``training_state=True`` the tensors of ``training_state.safetensors`` (when the folder has
-    one) are returned too, under the prefix ``training_state.``. A reader that races a save retries
-    until it sees one whole checkpoint.
+    one) are returned too, under the prefix ``training_state.``. ``check(meta, headers)``, if given,
+    sees the (migrated) config and every tensor's :class:`TensorInfo` after config.json and the
+    headers are verified and before any tensor data is read: it may refuse by raising. A reader that
+    races a save retries until it sees one whole checkpoint.
     """
     folder = Path(path)
     deadline = time.monotonic() + 10.0
@@ -243,7 +317,7 @@ def read_checkpoint(
         before = _stamp(folder)
         try:
             with _folder_lock(folder.absolute(), exclusive=False):
-                return _read_once(folder, training_state)
+                return _read_once(folder, training_state, check)
         except (CheckpointError, OSError) as exc:
             raced = _stamp(folder) != before or bool(_siblings(folder.absolute(), _NEW))
             if raced and time.monotonic() < deadline:  # a writer without the lock (another OS) raced us
@@ -251,7 +325,7 @@ def read_checkpoint(
                 continue
             aside = _siblings(folder.absolute(), _OLD)
             if not folder.exists() and aside:  # a save was killed between its renames
-                return _read_once(aside[0], training_state)
+                return _read_once(aside[0], training_state, check)
             if isinstance(exc, OSError):
                 raise CheckpointError(f"{folder} cannot be read: {exc}") from exc
             raise
@@ -266,7 +340,9 @@ def _stamp(folder: Path) -> tuple[int, int] | None:
     return stat.st_ino, stat.st_mtime_ns
 
 
-def _read_once(folder: Path, training_state: bool) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def _read_once(
+    folder: Path, training_state: bool, check: Check | None
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     for needed in (config_path, weights_path):
         if not needed.is_file():
@@ -274,41 +350,163 @@ def _read_once(folder: Path, training_state: bool) -> tuple[dict[str, Any], dict
                 f"{folder} is not a latent-skills checkpoint: {needed.name} is missing "
                 f"(a checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME})."
             )
-    try:
-        meta = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{config_path} is not valid JSON ({exc}); the checkpoint is damaged.") from exc
-    if not isinstance(meta, dict) or "format_version" not in meta or "agent_type" not in meta:
-        raise CheckpointError(
-            f"{config_path} lacks format_version/agent_type: not a latent-skills checkpoint."
-        )
-    version = meta["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{folder} has checkpoint format {version!r}, newer than this latent-skills reads "
-            f"({FORMAT_VERSION}): upgrade with `pip install -U latent-skills`."
-        )
+    meta = read_config(folder)
     names = [WEIGHTS_NAME]
     if training_state and (folder / TRAINING_STATE_NAME).is_file():
         names.append(TRAINING_STATE_NAME)
-    tensors: dict[str, torch.Tensor] = {}
-    for name in names:
-        data = (folder / name).read_bytes()  # hashed and parsed from one read: a racing save cannot slip in
-        _verify_hash(folder, name, meta.get("files"), hashlib.sha256(data).hexdigest())
-        try:
-            loaded = load(data)
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(
-                f"{folder / name} cannot be read ({exc}); the checkpoint is damaged."
-            ) from exc
-        prefix = "" if name == WEIGHTS_NAME else "training_state."
-        tensors.update({prefix + key: t for key, t in loaded.items()})
+    with contextlib.ExitStack() as stack:
+        # every file opened once: its header checked, then hashed and read from the same handle, so a
+        # racing save (which replaces files, never rewrites them) cannot slip in between
+        opened: dict[str, tuple[io.BufferedReader, bytes, dict[str, TensorInfo]]] = {}
+        for name in names:
+            handle = stack.enter_context(open(folder / name, "rb"))
+            header, infos = _read_header(handle, folder / name)
+            opened[name] = handle, header, infos
+        if check is not None:
+            headers = {
+                _prefixed(name, key): info
+                for name, (_, _, infos) in opened.items()
+                for key, info in infos.items()
+            }
+            check(*_migrate(folder, dict(meta), headers))  # type: ignore[arg-type]
+        tensors: dict[str, torch.Tensor] = {}
+        for name, (handle, header, infos) in opened.items():
+            loaded = _read_tensors(folder / name, handle, header, infos, meta.get("files"))
+            tensors.update({_prefixed(name, key): t for key, t in loaded.items()})
     _check_finite(folder, tensors)
     return _migrate(folder, meta, tensors)
 
 
+def _prefixed(name: str, key: str) -> str:
+    return key if name == WEIGHTS_NAME else "training_state." + key
+
+
+def read_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's config.json, parsed and verified (its own hash, its file-hash table, its format
+    version), before migration; :class:`CheckpointError` where it is damaged or not one."""
+    config_path = Path(folder) / CONFIG_NAME
+    with open(config_path, "rb") as handle:
+        raw = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise CheckpointError(
+            f"{config_path} is over {MAX_CONFIG_BYTES >> 20} MB (a checkpoint's config has a few KB): "
+            "it is damaged or not a latent-skills checkpoint."
+        )
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise CheckpointError(
+            f"{config_path} is not valid JSON ({reason}); the checkpoint is damaged."
+        ) from exc
+    if not isinstance(meta, dict) or "format_version" not in meta or "agent_type" not in meta:
+        raise CheckpointError(
+            f"{config_path} lacks format_version/agent_type: not a latent-skills checkpoint "
+            "(or a damaged one)."
+        )
+    version = meta["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{config_path} has format_version {version!r}: the checkpoint is damaged.")
+    claimed = meta.get(CONFIG_HASH_KEY)
+    intact = isinstance(claimed, str) and claimed == config_digest(meta)
+    if version > FORMAT_VERSION:
+        damaged = "" if intact else " (or it is damaged: its config_sha256 does not match)"
+        raise CheckpointError(
+            f"{Path(folder)} has checkpoint format {version!r}, newer than this latent-skills reads "
+            f"({FORMAT_VERSION}): upgrade with `pip install -U latent-skills`{damaged}."
+        )
+    if claimed is not None and not intact:
+        raise CheckpointError(
+            f"{config_path} does not match its {CONFIG_HASH_KEY}: the file was changed or damaged after "
+            "it was saved (re-download it, or save the agent again; to edit a config on purpose, write "
+            "it with latent_skills.hub.checkpoint.seal_config)."
+        )
+    if claimed is None and version >= 6:
+        raise CheckpointError(
+            f"{config_path} records no {CONFIG_HASH_KEY} (format {version} always does): the checkpoint "
+            "is damaged."
+        )
+    if version >= 2 and not isinstance(meta.get("files"), dict):
+        raise CheckpointError(
+            f"{config_path} records no file hashes ('files'; format {version} always does): the "
+            "checkpoint is damaged."
+        )
+    return meta
+
+
+def _read_header(handle: io.BufferedReader, path: Path) -> tuple[bytes, dict[str, TensorInfo]]:
+    """The header of a safetensors file (its raw bytes and every tensor's TensorInfo), checked against
+    the file's size: dtypes known, shapes that fit their byte ranges, ranges that tile the data."""
+    size = os.fstat(handle.fileno()).st_size
+
+    def damaged(why: str) -> CheckpointError:
+        return CheckpointError(f"{path} cannot be read ({why}); the checkpoint is damaged.")
+
+    prefix = handle.read(8)
+    if len(prefix) < 8:
+        raise damaged("shorter than a safetensors header")
+    length = int.from_bytes(prefix, "little")
+    if length > min(MAX_HEADER_BYTES, size - 8):
+        raise damaged(f"a header of {length} bytes in a file of {size}")
+    header = handle.read(length)
+    try:
+        entries = json.loads(header.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise damaged(f"its header is not JSON: {type(exc).__name__}") from exc
+    if not isinstance(entries, dict):
+        raise damaged("its header is not a JSON object")
+    entries.pop("__metadata__", None)
+    data_start, infos = 8 + length, {}
+    for key, entry in entries.items():
+        try:
+            dtype = _DTYPES[entry["dtype"]]
+            shape = tuple(entry["shape"])
+            begin, end = entry["data_offsets"]
+            ok = all(type(n) is int and n >= 0 for n in (*shape, begin, end))
+        except (KeyError, TypeError, ValueError):
+            raise damaged(f"tensor {key!r} has a malformed header entry") from None
+        if not ok or end - begin != math.prod(shape) * dtype.itemsize:
+            raise damaged(f"tensor {key!r}: shape {list(shape)} does not fit its byte range")
+        infos[key] = TensorInfo(dtype, shape, data_start + begin, data_start + end)
+    position = data_start
+    for info in sorted(infos.values(), key=lambda i: (i.start, i.end)):
+        if info.start != position:
+            raise damaged("its tensors overlap or leave gaps")
+        position = info.end
+    if position != size:
+        raise damaged(f"its tensors end at byte {position}, the file at {size}")
+    return prefix + header, infos
+
+
+def _read_tensors(
+    path: Path, handle: io.BufferedReader, header: bytes, infos: dict[str, TensorInfo], hashes: Any
+) -> dict[str, torch.Tensor]:
+    """The tensors of an open safetensors file, hashed as they are read (never the file whole)."""
+    digest = hashlib.sha256(header)
+    tensors = {}
+    handle.seek(len(header))
+    for key, info in sorted(infos.items(), key=lambda item: item[1].start):
+        buffer = bytearray(info.nbytes)
+        view = memoryview(buffer)
+        done = 0
+        while done < info.nbytes:
+            n = handle.readinto(view[done : done + (16 << 20)])
+            if not n:
+                raise CheckpointError(f"{path} cannot be read (it ended early); the checkpoint is damaged.")
+            done += n
+        digest.update(buffer)
+        tensor = (
+            torch.frombuffer(buffer, dtype=info.dtype) if info.nbytes else torch.empty(0, dtype=info.dtype)
+        )
+        tensors[key] = tensor.reshape(info.shape)
+    if handle.read(1):
+        raise CheckpointError(f"{path} grew while it was read; read it again.")
+    _verify_hash(path.parent, path.name, hashes, digest.hexdigest())
+    return tensors
+
+
 def _verify_hash(folder: Path, name: str, hashes: Any, actual: str) -> None:
-    if hashes is None:  # written before hashes were recorded: nothing to compare with
+    if hashes is None:  # format 1: written before hashes were recorded (read_config checks the version)
         return
     if not isinstance(hashes, dict) or not isinstance(hashes.get(name), str):
         raise CheckpointError(
@@ -322,13 +520,22 @@ def _verify_hash(folder: Path, name: str, hashes: Any, actual: str) -> None:
 
 
 def _check_finite(folder: Path, tensors: dict[str, torch.Tensor]) -> None:
-    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not _finite(name, t)]
     if bad:
         shown = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
         raise CheckpointError(
             f"{folder} holds non-finite (NaN or inf) values in {shown}: these weights cannot act; "
             "use an earlier checkpoint of the run."
         )
+
+
+def _finite(name: str, tensor: torch.Tensor) -> bool:
+    """Every entry finite, but for an action bound, where its own infinity means unbounded."""
+    finite = torch.isfinite(tensor)
+    unbounded = BOUND_TENSORS.get(name.rsplit(".", 1)[-1])
+    if unbounded is not None:
+        finite |= tensor == unbounded
+    return bool(finite.all())
 
 
 def _migrate(

@@ -4,8 +4,8 @@ works offline once downloaded).
 
 A pushed repo holds ``config.json`` and ``model.safetensors`` (exactly what ``agent.save`` writes),
 ``README.md`` (the model card), and optionally ``eval_results.json``, ``learning_curve.png`` and
-``replay.mp4``. Nothing is pickled; ``from_pretrained`` downloads only JSON, safetensors and markdown
-files.
+``replay.mp4``. Nothing is pickled; ``from_pretrained`` downloads only ``config.json`` and
+``model.safetensors``.
 
 huggingface_hub is imported inside the functions: ``import latent_skills`` does not pay for it.
 """
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .card import LIBRARY_NAME, model_card
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, read_config
 
 if TYPE_CHECKING:
     from latent_skills.agents import LatentSkillAgent
@@ -32,8 +32,9 @@ LEARNING_CURVE_NAME = "learning_curve.png"
 VIDEO_NAME = "replay.mp4"
 # Files a push may leave out; an older push's copy is deleted so the repo never shows stale results.
 OPTIONAL_FILES = (EVAL_RESULTS_NAME, LEARNING_CURVE_NAME, VIDEO_NAME)
-# What from_pretrained downloads: never anything that could be a pickle (nor the video).
-ALLOW_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME, "*.md", "*.json"]
+# What from_pretrained downloads: the two files the checkpoint format names, nothing else (no card,
+# no video, nothing a repo may add: never anything that could be a pickle, nor unbounded extras).
+ALLOW_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME]
 # Episodes push_to_hub evaluates when not told, as huggingface_sb3's package_to_hub.
 DEFAULT_EVAL_EPISODES = 10
 # Frames of the replay video at most (huggingface_sb3's video_length).
@@ -193,8 +194,8 @@ def from_pretrained(
     (``LatentSkillAgent`` picks the class from the checkpoint).
 
     A repo is downloaded into the Hugging Face cache (``cache_dir``, default ``HF_HUB_CACHE``) at
-    ``revision`` (branch, tag or commit; default ``main``): only ``config.json``,
-    ``model.safetensors`` and the JSON/markdown files. Once cached it loads without network, with
+    ``revision`` (branch, tag or commit; default ``main``): only ``config.json`` and
+    ``model.safetensors``. Once cached it loads without network, with
     ``local_files_only=True`` or ``HF_HUB_OFFLINE=1``; ``force_download=True`` downloads the files
     again even where they are cached. Loading is strict (``cls.load``).
     """
@@ -256,8 +257,8 @@ def from_pretrained(
 def _check_class(cls: type[LatentSkillAgent], folder: Path, repo_id: str) -> None:
     """A Hub-flavoured version of ``load``'s wrong-class error: name the class and the call to use."""
     try:
-        kind = json.loads((folder / CONFIG_NAME).read_text()).get("agent_type")
-    except (OSError, ValueError, AttributeError):
+        kind = read_config(folder).get("agent_type")
+    except (OSError, CheckpointError):
         return  # load() reports a missing or damaged config.json
     from latent_skills.agents import LatentSkillAgent, agent_class
 
