@@ -40,6 +40,7 @@ def run(
     task: str = "goal-conditioned",
     overrides: dict[str, str] | None = None,
     with_bc: bool = True,
+    acting_variants: list[dict[str, str]] | None = None,
 ) -> dict:
     from latent_skills import LDCQ
     from latent_skills.data import EpisodeArrays, load_dataset
@@ -60,6 +61,13 @@ def run(
     eval_s = time.perf_counter() - t
 
     keep = ("mean_return", "std_return", "normalized_score", "success_rate", "returns")
+    variants = []
+    for changes in acting_variants or []:  # the same trained agent, evaluated again acting otherwise
+        t = time.perf_counter()
+        other = agent.set_acting(**changes).evaluate(n_episodes=episodes, n_envs=envs, seed=0)
+        variants.append(
+            {"set_acting": changes, "eval_s": time.perf_counter() - t, **{k: other[k] for k in keep}}
+        )
     bc_result = None
     if with_bc:
         bc, bc_train = train_bc(dataset_id, agent.spec, seconds=train_s, seed=seed)
@@ -85,6 +93,7 @@ def run(
         "overrides": overrides or {},
         "config": agent.config.to_dict(),
         "ldcq": {k: ldcq[k] for k in keep},
+        "acting_variants": variants,
         "bc": bc_result,
     }
 
@@ -105,7 +114,15 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--tag", help="name of the variant --set makes (its results folder's suffix)")
     parser.add_argument("--no-bc", dest="with_bc", action="store_false")
+    parser.add_argument(
+        "--also-act",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE[,FIELD=VALUE]",
+        help="evaluate the trained agent again with these acting settings (after the timed evaluation)",
+    )
     args = parser.parse_args()
+    acting = [dict(item.split("=", 1) for item in spec.split(",")) for spec in args.also_act]
     overrides = dict(item.split("=", 1) for item in args.overrides)
     if overrides and not args.tag:
         parser.error("--set changes the preset: name the variant with --tag, so its results stay apart")
@@ -115,7 +132,7 @@ def main() -> None:
         out = out.with_name(f"{out.name}_{args.tag}")
     for seed in args.seeds:
         result = run(
-            args.maze, seed, args.steps, args.episodes, args.envs, args.task, overrides, args.with_bc
+            args.maze, seed, args.steps, args.episodes, args.envs, args.task, overrides, args.with_bc, acting
         )
         write_result(out / f"{args.maze}-seed{seed}.json", result, dataset=result["dataset_id"])
         bc = "" if result["bc"] is None else f" BC {result['bc']['normalized_score']:.1f}"

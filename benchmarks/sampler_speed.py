@@ -84,7 +84,13 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--envs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--q-steps", type=int, default=300)
+    parser.add_argument("--q-steps", type=int, default=300, help="0: do not time the Q stage")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="measure only these samplers (e.g. ddpm-200 dpm-solver++-10 distilled)",
+    )
     args = parser.parse_args()
 
     agent = load_agent(args.checkpoint)
@@ -93,6 +99,9 @@ def main() -> None:
     teacher = {k: getattr(agent.config, k) for k in ("sampler", "sampler_steps")}
     distilled = "student" in agent.modules() and agent.student.is_ready
     for solver, steps, extra in SAMPLERS:
+        name = "distilled" if solver == "distilled" else f"{solver}-{steps}" + (f"+{extra}" if extra else "")
+        if args.only and name not in args.only:
+            continue
         if solver == "distilled":
             if not distilled:
                 continue
@@ -110,7 +119,7 @@ def main() -> None:
         result = agent.evaluate(n_episodes=args.episodes, n_envs=args.envs, seed=0)
         rows.append(
             {
-                "sampler": f"{solver}-{steps}" + (f"+{extra}" if extra else ""),
+                "sampler": name if solver != "distilled" else f"distilled-{steps}",
                 "ms_per_decision": ms,
                 "normalized_score": result["normalized_score"],
                 "success_rate": result["success_rate"],
@@ -124,7 +133,11 @@ def main() -> None:
         )
     if distilled:
         agent.set_acting(use_distilled=True)
-    q_speed = {source: q_steps_per_s(args.checkpoint, source, args.q_steps) for source in ("bank", "online")}
+    q_speed = (
+        {source: q_steps_per_s(args.checkpoint, source, args.q_steps) for source in ("bank", "online")}
+        if args.q_steps
+        else None
+    )
     print(json.dumps(q_speed, indent=2))
     out = {
         "benchmark": "sampler speed and score; Q-stage steps/s",

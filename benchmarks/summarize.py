@@ -501,7 +501,17 @@ def sampler_speed(results: Path, plots: bool) -> str:
             f"| {row['sampler']} | {row['ms_per_decision']:.1f} | {row['normalized_score']:.1f} ± "
             f"{row['score_sem']:.1f} | {row['success_rate']:.2f} |"
         )
+    ddpm = next((row for row in r["samplers"] if row["sampler"] == "ddpm-200"), None)
+    if ddpm is not None:
+        ratios = [
+            f"{row['sampler']} {ddpm['ms_per_decision'] / row['ms_per_decision']:.0f}×"
+            for row in r["samplers"]
+            if row is not ddpm
+        ]
+        lines += ["", "Decisions per second against 200-step DDPM: " + ", ".join(ratios) + "."]
     q = r["q_stage"]
+    if q is None:
+        return "\n".join(lines) + "\n\n" + provenance([r])
     bank, online = q["bank"], q["online"]
     lines += [
         "",
