@@ -163,6 +163,9 @@ def write_result(path: str | Path, result: dict[str, Any], *, dataset: Any = Non
     text = json.dumps({**result, **stamp}, indent=2) + "\n"
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
         tmp.write(text)
+    mask = os.umask(0)  # a temp file is 0600: give the result a plain file's mode
+    os.umask(mask)
+    os.chmod(tmp.name, 0o666 & ~mask)
     os.replace(tmp.name, path)
     print(f"wrote {path}", flush=True)
     return path

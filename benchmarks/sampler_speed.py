@@ -106,14 +106,14 @@ def main() -> None:
             if not distilled:
                 continue
             steps = agent.config.distill_nfe
-            agent.set_acting(**teacher, ddpm_extra_steps=0, act_candidates=500, use_distilled=True)
+            agent.set_acting(**teacher, ddpm_extra_steps=0, act_candidates=500, distilled_for="all")
         else:
             agent.set_acting(
                 sampler=solver,
                 sampler_steps=steps if solver != "ddpm" else agent.config.sampler_steps,
                 ddpm_extra_steps=extra,
                 act_candidates=500,
-                **({"use_distilled": False} if distilled else {}),
+                **({"distilled_for": "none"} if distilled else {}),
             )
         ms = decision_ms(agent, obs, args.repeats if solver != "ddpm" else max(3, args.repeats // 5))
         result = agent.evaluate(n_episodes=args.episodes, n_envs=args.envs, seed=0)
@@ -132,7 +132,7 @@ def main() -> None:
             flush=True,
         )
     if distilled:
-        agent.set_acting(use_distilled=True)
+        agent.set_acting(distilled_for="all")
     q_speed = (
         {source: q_steps_per_s(args.checkpoint, source, args.q_steps) for source in ("bank", "online")}
         if args.q_steps

@@ -36,6 +36,7 @@ FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "per_beta_schedule": ("stage", "steps"),
     "success_cut": ("bootstrap", "terminal", "hold"),
     "skill_windows": ("all", "full"),
+    "distilled_for": ("all", "targets", "none"),
 }
 
 
@@ -391,10 +392,11 @@ class LDCQConfig(AgentConfig):
     distill_nfe: int = 1
     distill_batch_size: int = 256
     distill_lr: float = 1e-4
-    # acting and the bank sample the student where one was distilled (False: the prior's solver)
-    use_distilled: bool = True
+    # what samples through a distilled student: "all" (acting and Q's targets: the bank or on-the-fly
+    # candidates), "targets" (Q's targets only; acting runs the prior's solver) or "none"
+    distilled_for: str = "all"
 
-    ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS + ("use_distilled",)
+    ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS + ("distilled_for",)
 
     def validate(self) -> None:
         super().validate()
@@ -519,7 +521,8 @@ LDCPConfig.PRESETS = {
 @dataclass
 class BCQHConfig(LDCQConfig):
     """BCQ-H (paper §5.3): LDCQ's Q-learning with candidates from the skill VAE's Gaussian prior
-    p(z | s0) instead of the diffusion prior, so there is no prior stage (its fields are unused)."""
+    p(z | s0) instead of the diffusion prior, so there is no prior stage (its fields, and the
+    distillation's, are unused)."""
 
 
 BCQHConfig.PRESETS = {"paper": {}, "quick": quick_preset(BCQHConfig)}

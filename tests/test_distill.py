@@ -44,8 +44,8 @@ def test_the_student_learns_the_teachers_samples_and_then_samples_for_the_agent(
     assert agent.student.is_ready
     s = states_of(agent)
     default = latents(agent, s, 16, 0)
-    student = latents(agent.set_acting(use_distilled=True), s, 16, 0)
-    teacher = latents(agent.set_acting(use_distilled=False), s, 16, 0)
+    student = latents(agent.set_acting(distilled_for="all"), s, 16, 0)
+    teacher = latents(agent.set_acting(distilled_for="none"), s, 16, 0)
     solver = latents(agent, s, 16, 0, solver=agent.config.sampler)
     np.testing.assert_array_equal(default, student)
     np.testing.assert_array_equal(teacher, solver)  # off: the prior's own solver
@@ -88,3 +88,15 @@ def test_a_checkpoint_keeps_the_student_and_retraining_the_prior_retires_it(dist
 def test_distilling_a_stochastic_solver_is_refused(umaze):
     with pytest.raises(ValueError, match="sampler='ddpm'"):
         LDCQ.from_dataset(umaze, **{**DISTILL, "sampler": "ddpm"})
+
+
+def test_distilled_for_targets_samples_the_student_for_q_only(distilled):
+    agent, _ = distilled
+    s = states_of(agent)
+    agent.set_acting(distilled_for="targets")
+    acting = latents(agent, s, 8, 3)
+    targets = agent.policy.prior.for_targets.sample(s, 8, generator=torch.Generator().manual_seed(3)).numpy()
+    np.testing.assert_array_equal(acting, latents(agent, s, 8, 3, solver=agent.config.sampler))  # the teacher
+    np.testing.assert_array_equal(
+        targets, latents(agent.set_acting(distilled_for="all"), s, 8, 3)
+    )  # the student

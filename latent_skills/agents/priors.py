@@ -14,6 +14,7 @@ references to them and the acting settings of the config, so it is rebuilt whene
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
@@ -43,6 +44,7 @@ class LatentPrior:
     def __init__(self, modules: Modules, config: AgentConfig, spec: AgentSpec, device: torch.device) -> None:
         self.modules, self.config, self.spec, self.device = modules, config, spec, device
         self.vae = cast(SkillVAE, modules["vae"])
+        self.drawing_targets = False  # sampling for Q-learning's targets (see for_targets), not acting
 
     @classmethod
     def check_spec(cls, spec: AgentSpec) -> None:
@@ -80,8 +82,16 @@ class LatentPrior:
 
     @property
     def plain(self) -> LatentPrior:
-        """The prior that training stages draw candidates from (unguided)."""
+        """The prior without guidance toward high Q (what training stages sample)."""
         return self
+
+    @property
+    def for_targets(self) -> LatentPrior:
+        """The prior Q-learning's targets draw their candidates from: the plain prior, through a
+        distilled student where ``distilled_for`` says so."""
+        prior = copy.copy(self.plain)
+        prior.drawing_targets = True
+        return prior
 
 
 class DiffusionPrior(LatentPrior):
@@ -111,7 +121,7 @@ class DiffusionPrior(LatentPrior):
     ) -> torch.Tensor:
         """``n`` latents per state, ``(B, n, D)``, unstandardised (tilted toward high Q with scale
         ``energy_guidance`` by a prior that has an energy model). With none of the overrides, a
-        distilled student (``use_distilled``) samples in its ``distill_nfe`` steps instead."""
+        distilled student (``distilled_for``) samples in its ``distill_nfe`` steps instead."""
         c = self.config
         overridden = any(x is not None for x in (solver, steps, guidance, energy_guidance))
         student = None if overridden else self.student()
@@ -146,9 +156,11 @@ class DiffusionPrior(LatentPrior):
         return self.latent_norm.inverse(z)
 
     def student(self) -> StudentDenoiser | None:
-        """The distilled few-step sampler, where one finished distilling and ``use_distilled``."""
+        """The distilled few-step sampler, where one finished distilling and ``distilled_for`` says it
+        samples for this use ("all": acting and Q's targets; "targets": Q's targets only)."""
         student = self.modules.get("student")
-        if student is None or not getattr(self.config, "use_distilled", False):
+        use = getattr(self.config, "distilled_for", "none")
+        if student is None or use == "none" or (use == "targets" and not self.drawing_targets):
             return None
         student = cast(StudentDenoiser, student)
         return student if student.is_ready else None

@@ -398,7 +398,7 @@ def build_candidate_bank(
     chunk_states = chunk_states or sampling_chunk(agent.device)
     bank = CandidateBank(w.next_states.rows(np.arange(len(w))), c.q_candidates, c.latent_dim, c.bank_ram_gb)
     observations = w.episodes.observations
-    prior = agent.policy.prior.plain
+    prior = agent.policy.prior.for_targets
     world, me = distributed.world_size(), distributed.rank()
     gen = torch.Generator(agent.device).manual_seed(c.seed + 7)
     starts = range(0, len(bank.unique_rows), chunk_states)
@@ -530,7 +530,7 @@ class QStage(TrainingStage):
             host_idx = idx.cpu().numpy() if isinstance(idx, torch.Tensor) else idx
             return self.tensor(self.bank[host_idx].astype(np.float32))
         c: Any = self.agent.config
-        return self.agent.policy.prior.plain.sample(
+        return self.agent.policy.prior.for_targets.sample(
             next_states, c.q_candidates, generator=self.candidate_generator
         )
 
