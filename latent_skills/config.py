@@ -36,7 +36,7 @@ FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "per_beta_schedule": ("stage", "steps"),
     "success_cut": ("bootstrap", "terminal", "hold"),
     "skill_windows": ("all", "full"),
-    "distilled_for": ("all", "targets", "none"),
+    "distilled_for": ("all", "targets", "acting", "none"),
 }
 
 
@@ -393,7 +393,7 @@ class LDCQConfig(AgentConfig):
     distill_batch_size: int = 256
     distill_lr: float = 1e-4
     # what samples through a distilled student: "all" (acting and Q's targets: the bank or on-the-fly
-    # candidates), "targets" (Q's targets only; acting runs the prior's solver) or "none"
+    # candidates), "targets" (Q's targets only), "acting" (acting only) or "none" (the prior's solver)
     distilled_for: str = "all"
 
     ACTING: ClassVar[tuple[str, ...]] = ACTING_FIELDS + ("distilled_for",)

@@ -90,13 +90,16 @@ def test_distilling_a_stochastic_solver_is_refused(umaze):
         LDCQ.from_dataset(umaze, **{**DISTILL, "sampler": "ddpm"})
 
 
-def test_distilled_for_targets_samples_the_student_for_q_only(distilled):
+def test_distilled_for_chooses_what_samples_through_the_student(distilled):
     agent, _ = distilled
     s = states_of(agent)
     agent.set_acting(distilled_for="targets")
     acting = latents(agent, s, 8, 3)
     targets = agent.policy.prior.for_targets.sample(s, 8, generator=torch.Generator().manual_seed(3)).numpy()
     np.testing.assert_array_equal(acting, latents(agent, s, 8, 3, solver=agent.config.sampler))  # the teacher
-    np.testing.assert_array_equal(
-        targets, latents(agent.set_acting(distilled_for="all"), s, 8, 3)
-    )  # the student
+    student = latents(agent.set_acting(distilled_for="all"), s, 8, 3)
+    np.testing.assert_array_equal(targets, student)
+    agent.set_acting(distilled_for="acting")  # the other way round
+    np.testing.assert_array_equal(latents(agent, s, 8, 3), student)
+    teacher = agent.policy.prior.for_targets.sample(s, 8, generator=torch.Generator().manual_seed(3)).numpy()
+    np.testing.assert_array_equal(teacher, acting)

@@ -157,10 +157,11 @@ class DiffusionPrior(LatentPrior):
 
     def student(self) -> StudentDenoiser | None:
         """The distilled few-step sampler, where one finished distilling and ``distilled_for`` says it
-        samples for this use ("all": acting and Q's targets; "targets": Q's targets only)."""
+        samples for this use ("all", "targets": Q's targets, "acting", "none")."""
         student = self.modules.get("student")
         use = getattr(self.config, "distilled_for", "none")
-        if student is None or use == "none" or (use == "targets" and not self.drawing_targets):
+        wanted = ("all", "targets") if self.drawing_targets else ("all", "acting")
+        if student is None or use not in wanted:
             return None
         student = cast(StudentDenoiser, student)
         return student if student.is_ready else None
