@@ -83,9 +83,12 @@ class DistillStage(TrainingStage):
         states_n = -(-rows // CHAINS_PER_STATE)
         seed = np.random.SeedSequence([c.seed, self.index, block])
         rng = np.random.default_rng(seed)
-        idx = rng.integers(0, len(self.agent.data.windows), states_n)
-        if self.pool is not None:
-            idx = self.pool[rng.integers(0, len(self.pool), states_n)]
+        pool = self.pool
+        idx = (
+            rng.integers(0, len(self.agent.data.windows), states_n)
+            if pool is None
+            else pool[rng.integers(0, len(pool), states_n)]
+        )
         generator = torch.Generator(self.agent.device).manual_seed(int(seed.generate_state(1)[0]))
         prior = self.agent.policy.prior
         states = self.gather(self.first, idx).float()
@@ -105,10 +108,11 @@ class DistillStage(TrainingStage):
             chains=CHAINS_PER_STATE,
         )
         # the chains of a state sit together for the teacher; the steps' batches mix states
-        order = torch.as_tensor(rng.permutation(len(noise))[:rows], device=noise.device)
-        idx = np.repeat(idx, CHAINS_PER_STATE)[order.cpu().numpy()]
-        cond = cond.repeat_interleave(CHAINS_PER_STATE, 0)[order]
-        self.block, self.block_data = block, (idx, cond, noise[order], target[order])
+        order = rng.permutation(len(noise))[:rows]
+        state_of = order // CHAINS_PER_STATE  # chain i belongs to drawn state i // CHAINS_PER_STATE
+        chains, states_at = (torch.as_tensor(a, device=noise.device) for a in (order, state_of))
+        self.block = block
+        self.block_data = (idx[state_of], cond[states_at], noise[chains], target[chains])
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c: Any = self.agent.config
