@@ -22,6 +22,7 @@ MODULES = (
     "bc_baseline",
     "collect_speed",
     "family",
+    "fingerprint",
     "peers",
     "quick_preset",
     "record",
