@@ -63,10 +63,14 @@ class UntrustedEnvSpecError(ValueError):
 
 
 def register_robotics_envs() -> None:
-    """Gymnasium-Robotics envs (PointMaze, AntMaze, FrankaKitchen) must be registered before use."""
+    """Gymnasium-Robotics envs (PointMaze, AntMaze, FrankaKitchen) and the library's pixel PointMaze
+    (:mod:`latent_skills.envs.pixel_maze`) must be registered before use."""
     import gymnasium_robotics
 
+    from latent_skills.envs.pixel_maze import register_pixel_maze
+
     gym.register_envs(gymnasium_robotics)
+    register_pixel_maze()
 
 
 def settings_problem(kwargs: Mapping[str, Any], steps: Any) -> str | None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -44,8 +44,18 @@ from gymnasium.envs.registration import EnvSpec
 from minari.data_collector import EpisodeBuffer
 from tqdm.auto import tqdm
 
+from latent_skills.data.makers.episode_builder import EpisodeBuilder
 from latent_skills.data.makers.maze_planner import MazeExpert
+from latent_skills.data.makers.pixels import (
+    DEFAULT_IMAGE_SIZE,
+    PIXELS,
+    STATES,
+    check_observation,
+    pixel_env_spec,
+    pixel_episodes,
+)
 from latent_skills.data.makers.saving import prepare_target, write_dataset
+from latent_skills.envs.pixel_maze import MazeFrames, pixel_observation_space
 
 __all__ = [
     "GOAL_CONDITIONED",
@@ -96,7 +106,6 @@ MAZES: dict[str, MazeSpec] = {
 # Large enough that gymnasium's TimeLimit never cuts the collection stream.
 _STREAM_MIN_MAX_EPISODE_STEPS = 1_000_000
 _PROGRESS_CHUNK = 1_000  # steps between tqdm updates: per-step updates cost more than a step
-_SUCCESS_RADIUS = 0.45  # info["success"] of gymnasium-robotics' maze envs: within 0.45 of the goal
 
 
 def _register() -> None:
@@ -118,12 +127,15 @@ def _check_task(task: str) -> str:
     return task
 
 
-def default_dataset_id(maze: str, task: str = GOAL_CONDITIONED) -> str:
+def default_dataset_id(maze: str, task: str = GOAL_CONDITIONED, observation: str = STATES) -> str:
     """Minari id under which :func:`collect_pointmaze` saves ``maze`` by default:
-    ``latent-skills/pointmaze/{maze}-v0`` (goal-conditioned) or ``…/{maze}-single-goal-v0``."""
+    ``latent-skills/pointmaze/{maze}-v0`` (goal-conditioned) or ``…/{maze}-single-goal-v0``, with
+    ``-pixels`` before the version for pixel observations."""
     _maze_spec(maze)
+    check_observation(observation, DEFAULT_IMAGE_SIZE, ())
     suffix = "" if _check_task(task) == GOAL_CONDITIONED else f"-{task}"
-    return f"latent-skills/pointmaze/{maze}{suffix}-v0"
+    kind = "" if observation == STATES else f"-{observation}"
+    return f"latent-skills/pointmaze/{maze}{suffix}{kind}-v0"
 
 
 def eval_env_spec(maze: str) -> EnvSpec:
@@ -222,6 +234,9 @@ def collect_pointmaze(
     overwrite: bool = False,
     progress: bool = True,
     task: str = GOAL_CONDITIONED,
+    observation: str = STATES,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    keys: Sequence[str] = (),
 ) -> minari.MinariDataset:
     """Collect a D4RL-style PointMaze dataset and save it as a local Minari dataset.
 
@@ -241,12 +256,18 @@ def collect_pointmaze(
             success) or ``"single-goal"`` (D4RL maze2d: goal, rewards and success relabelled to the
             evaluation goal, episodes cut every evaluation-episode length); see the module docstring.
             Stored in the dataset's metadata as ``task`` and in its description.
+        observation: ``"states"`` (PointMaze's Dict of vectors) or ``"pixels"``: each observation is a
+            top-down RGB frame of the maze (:mod:`latent_skills.data.makers.pixels`), the same stream
+            otherwise. Stored in the metadata as ``observation``.
+        image_size: the frames' side in pixels (``"pixels"`` only).
+        keys: PointMaze state fields stored beside the frame (then the observation is a Dict with the
+            frame under ``"pixels"``); none by default.
 
     Returns:
         The new dataset (also loadable with ``minari.load_dataset(dataset_id)``).
 
     Raises:
-        ValueError: unknown maze or task, ``steps < 1``, ``ref_episodes < 1`` or negative noise; a
+        ValueError: unknown maze, task or observation kind, ``steps < 1``, ``ref_episodes < 1`` or negative noise; a
             malformed dataset id (:class:`~latent_skills.data.makers.saving.InvalidDatasetIdError`).
             All checked before any env step.
         FileExistsError: the dataset id exists locally and ``overwrite`` is False.
@@ -259,7 +280,8 @@ def collect_pointmaze(
         raise ValueError(f"ref_episodes must be >= 1, got {ref_episodes}")
     if action_noise < 0:
         raise ValueError(f"action_noise must be >= 0, got {action_noise}")
-    dataset_id = dataset_id or default_dataset_id(maze, task)
+    keys = check_observation(observation, image_size, keys)
+    dataset_id = dataset_id or default_dataset_id(maze, task, observation)
     # Checked before collecting so nobody waits for a run that cannot be saved.
     prepare_target(dataset_id, overwrite)
 
@@ -287,8 +309,30 @@ def collect_pointmaze(
         "expert (max)."
     )
 
+    if observation == PIXELS:
+        shape = f"{image_size}x{image_size} RGB"
+        beside = f" beside the state fields {list(keys)}" if keys else ""
+        description += (
+            f" Observations are {shape} top-down frames of the maze (agent and desired goal){beside}, "
+            "drawn by latent_skills.envs.pixel_maze.MazeFrames, stored losslessly."
+        )
+
     def write(dataset_id: str) -> None:
         data_env = _data_env(maze, steps)
+        env_spec, evaluation_spec = data_env.spec, eval_env_spec(maze)
+        assert env_spec is not None
+        episodes = _stream_episodes(spec, steps, seed, action_noise, task, progress)
+        spaces: dict[str, gym.Space] = {}
+        if observation == PIXELS:
+            maze_env = _unwrapped(data_env).maze
+            frames = MazeFrames(maze_env.maze_map, image_size, maze_env.maze_size_scaling)
+            episodes = pixel_episodes(episodes, frames, keys)
+            env_spec = pixel_env_spec(env_spec, image_size, keys)
+            evaluation_spec = pixel_env_spec(evaluation_spec, image_size, keys)
+            spaces = {
+                "observation_space": pixel_observation_space(image_size, keys, data_env.observation_space),
+                "action_space": data_env.action_space,
+            }
         try:
             with warnings.catch_warnings():
                 # Minari nags about author/email/permalink, which a generated local dataset lacks.
@@ -296,8 +340,10 @@ def collect_pointmaze(
                 dataset = minari.create_dataset_from_buffers(
                     dataset_id=dataset_id,
                     buffer=[],
-                    env=data_env.spec,
-                    eval_env=eval_env_spec(maze),
+                    env=env_spec,
+                    eval_env=evaluation_spec,
+                    jpeg_encoding=False,  # frames lossless: evaluation draws them exactly
+                    **spaces,
                     algorithm_name=(
                         "QIteration waypoint PD expert + Gaussian action noise "
                         f"(sigma={action_noise:g}), D4RL maze2d procedure, {task}"
@@ -309,102 +355,13 @@ def collect_pointmaze(
                     description=description,
                     requirements=_requirements(),
                 )
-            dataset.storage.update_metadata({"task": task})
+            dataset.storage.update_metadata({"task": task, "observation": observation})
             # Episodes are written as the stream produces them: memory stays one episode's worth.
-            dataset.storage.update_episodes(_stream_episodes(spec, steps, seed, action_noise, task, progress))
+            dataset.storage.update_episodes(episodes)
         finally:
             data_env.close()
 
     return write_dataset(dataset_id, write, overwrite=overwrite)
-
-
-class _EpisodeBuilder:
-    """One episode's arrays, filled step by step (growing when needed), handed out as copies."""
-
-    def __init__(self, capacity: int) -> None:
-        self._allocate(capacity)
-        self.n = 0
-
-    def _allocate(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.obs = np.empty((capacity + 1, 4))
-        self.achieved = np.empty((capacity + 1, 2))
-        self.desired = np.empty((capacity + 1, 2))
-        self.actions = np.empty((capacity, 2), dtype=np.float32)
-        self.rewards = np.empty(capacity)
-        self.success = np.zeros(capacity + 1, dtype=bool)  # success[t]: info of observation t
-
-    def _grow(self) -> None:
-        old: list[np.ndarray] = [
-            self.obs,
-            self.achieved,
-            self.desired,
-            self.actions,
-            self.rewards,
-            self.success,
-        ]
-        self._allocate(2 * self.capacity)
-        fresh: list[np.ndarray] = [
-            self.obs,
-            self.achieved,
-            self.desired,
-            self.actions,
-            self.rewards,
-            self.success,
-        ]
-        for new, arr in zip(fresh, old, strict=True):
-            new[: len(arr)] = arr
-
-    def put_observation(self, row: int, obs: dict[str, np.ndarray], success: bool) -> None:
-        self.obs[row] = obs["observation"]
-        self.achieved[row] = obs["achieved_goal"]
-        self.desired[row] = obs["desired_goal"]
-        self.success[row] = success
-
-    def add(self, action: np.ndarray, obs: dict[str, np.ndarray], reward: float, success: bool) -> None:
-        """Record a step: its action, reward and the observation (and success) after it."""
-        if self.n == self.capacity:
-            self._grow()
-        self.actions[self.n] = action
-        self.rewards[self.n] = reward
-        self.n += 1
-        self.put_observation(self.n, obs, success)
-
-    def pop(self, episode_id: int, relabel: tuple[np.ndarray, Any] | None) -> EpisodeBuffer:
-        """The episode so far as a truncated :class:`EpisodeBuffer`; the builder restarts from its last
-        observation. ``relabel=(goal, compute_reward)`` stores ``goal`` as every ``desired_goal`` and
-        recomputes rewards and success against it."""
-        n = self.n
-        achieved = self.achieved[: n + 1].copy()
-        if relabel is None:
-            desired = self.desired[: n + 1].copy()
-            rewards = self.rewards[:n].copy()
-            success = self.success[: n + 1].copy()
-        else:
-            goal, compute_reward = relabel
-            desired = np.tile(goal, (n + 1, 1))
-            # reward of step t: from the observation after it, as the env computes it
-            rewards = np.asarray(compute_reward(achieved[1:], goal, {}), dtype=np.float64)
-            success = np.linalg.norm(achieved - goal, axis=-1) <= _SUCCESS_RADIUS
-        truncations = np.zeros(n, dtype=bool)
-        truncations[-1] = True
-        buffer = EpisodeBuffer(
-            id=episode_id,
-            observations={
-                "achieved_goal": achieved,
-                "desired_goal": desired,
-                "observation": self.obs[: n + 1].copy(),
-            },
-            actions=self.actions[:n].copy(),
-            rewards=rewards,
-            terminations=np.zeros(n, dtype=bool),
-            truncations=truncations,
-            infos={"success": success},
-        )
-        for arr in (self.obs, self.achieved, self.desired, self.success):
-            arr[0] = arr[n]
-        self.n = 0
-        return buffer
 
 
 def _stream_episodes(
@@ -422,7 +379,7 @@ def _stream_episodes(
         relabel = (eval_goal_position(spec.name), _unwrapped(env).compute_reward)
     else:
         episode_steps, relabel = None, None
-    episode = _EpisodeBuilder(episode_steps or 1024)
+    episode = EpisodeBuilder(episode_steps or 1024)
     episode_id = 0
 
     obs, info = env.reset(seed=seed)
