@@ -3,8 +3,10 @@
 Run from the repository root::
 
     python -m benchmarks.collect_speed [--steps 20000] [--maze umaze] [--ref-episodes 50]
+    python -m benchmarks.collect_speed --observation pixels --steps 100000 [--image-size 64]
 
-Writes ``benchmarks/results/collect_speed.json``. The dataset goes to a temporary
+Writes ``benchmarks/results/collect_speed.json`` (``collect_speed_pixels.json`` for pixels), with the
+dataset's size on disk. The dataset goes to a temporary
 ``MINARI_DATASETS_PATH`` that is deleted afterwards.
 """
 
@@ -28,8 +30,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ref-episodes", type=int, default=50)
-    parser.add_argument("--out", type=Path, default=RESULTS / "collect_speed.json")
+    parser.add_argument("--observation", choices=["states", "pixels"], default="states")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--out", type=Path, help="default: results/collect_speed[_pixels].json")
     args = parser.parse_args()
+    pixels = args.observation == "pixels"
+    out = args.out or RESULTS / ("collect_speed_pixels.json" if pixels else "collect_speed.json")
 
     with tempfile.TemporaryDirectory() as tmp:
         # Set before minari resolves its dataset root, so nothing lands in ~/.minari.
@@ -45,8 +51,11 @@ def main() -> None:
             seed=args.seed,
             ref_episodes=args.ref_episodes,
             progress=False,
+            observation=args.observation,
+            image_size=args.image_size,
         )
         wall = time.perf_counter() - t0
+        disk_mb = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file()) / 2**20
         meta = ds.storage.metadata
         lengths = [len(ep.rewards) for ep in ds.iterate_episodes()]
         stamp = dataset_info(ds)  # read before the temporary folder goes
@@ -59,6 +68,9 @@ def main() -> None:
         "benchmark": "collect_pointmaze",
         "maze": args.maze,
         "steps": args.steps,
+        "observation": args.observation,
+        **({"image_size": args.image_size} if pixels else {}),
+        "disk_mb": round(disk_mb, 1),
         "seed": args.seed,
         "ref_episodes": args.ref_episodes,
         "wall_time_s": round(wall, 3),
@@ -70,7 +82,7 @@ def main() -> None:
         "ref_min_score": meta["ref_min_score"],
         "ref_max_score": meta["ref_max_score"],
     }
-    write_result(args.out, result, dataset=stamp)
+    write_result(out, result, dataset=stamp)
     print(json.dumps(result, indent=2))
 
 

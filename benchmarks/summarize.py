@@ -164,17 +164,28 @@ def windows_memory(results: Path, plots: bool) -> str:
 
 
 def collect_speed(results: Path, plots: bool) -> str:
-    path = results / "collect_speed.json"
-    if not path.exists():
+    paths = [results / name for name in ("collect_speed.json", "collect_speed_pixels.json")]
+    found = [load(path) for path in paths if path.exists()]
+    if not found:
         return _missing("python -m benchmarks.collect_speed")
-    r = load(path)
-    row = (
-        f"| `collect pointmaze --maze {r['maze']} --steps {r['steps']}` incl. 2 × {r['ref_episodes']} "
-        f"reference episodes | **{r['wall_time_s']:.1f} s** ({r['steps_per_s_including_ref_and_save']:.0f} "
-        f"steps/s) | {r['reference_scores_s']:.1f} s | {r['episodes']} |"
+    rows = []
+    for r in found:
+        kind = r.get("observation", "states")
+        flags = f" --observation pixels --image-size {r['image_size']}" if kind == "pixels" else ""
+        disk = f"{r['disk_mb']:.0f} MB" if "disk_mb" in r else "not recorded"
+        load_average = (r.get("machine") or {}).get("load_average")
+        busy = f"{load_average['1m']:.1f}" if load_average else "not recorded"
+        rows.append(
+            f"| `collect pointmaze --maze {r['maze']} --steps {r['steps']}{flags}` incl. 2 × "
+            f"{r['ref_episodes']} reference episodes | **{r['wall_time_s']:.1f} s** "
+            f"({r['steps_per_s_including_ref_and_save']:.0f} steps/s) | {r['reference_scores_s']:.1f} s | "
+            f"{r['episodes']} | {disk} | {busy} |"
+        )
+    header = (
+        "| what | wall time | of it, reference scores | episodes | on disk | load average |\n"
+        "|---|---|---|---|---|---|\n"
     )
-    table = "| what | wall time | of it, reference scores | episodes |\n|---|---|---|---|\n" + row
-    return f"{table}\n\n{provenance([r])}"
+    return header + "\n".join(rows) + f"\n\n{provenance(found)}"
 
 
 def startup_speed(results: Path, plots: bool) -> str:
