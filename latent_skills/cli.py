@@ -15,7 +15,7 @@ from latent_skills import __version__  # the package is loaded anyway (it is cli
 # are inside the commands).
 _USER_ERRORS = (
     ("latent_skills.config", "ConfigError"),
-    ("latent_skills.hub.checkpoint", "CheckpointError"),
+    ("latent_skills.checkpoint.format", "CheckpointError"),
     ("latent_skills.data.loading", "DatasetNotFoundError"),
     ("latent_skills.agents.divergence", "TrainingDivergedError"),
     ("latent_skills.envs.safe_make", "UntrustedEnvSpecError"),

@@ -21,13 +21,13 @@ from huggingface_hub.utils import HfHubHTTPError
 from stable_baselines3.common.logger import configure
 
 from latent_skills import LDCQ, LatentSkillAgent, load_agent
+from latent_skills.agents.card import model_card
 from latent_skills.cli import main
 from latent_skills.data.makers import collect_pointmaze
 from latent_skills.hub import (
     MIGRATIONS,
     CheckpointError,
     from_pretrained,
-    model_card,
     push_to_hub,
     write_learning_curve,
 )
@@ -438,7 +438,7 @@ def test_revision_pull_request_and_force_download(trained, hub, tmp_path):
 def test_the_default_reproduce_command_rebuilds_the_config(trained):
     import shlex
 
-    from latent_skills.hub.card import default_reproduce
+    from latent_skills.agents.card import default_reproduce
 
     words = shlex.split(default_reproduce(trained))
     assert words[:5] == ["latent-skills", "train", trained.spec.dataset_id, "--agent", "LDCQ"]
