@@ -46,7 +46,7 @@ OVERSIZED = {
     "latent_skills/diffusion/sampling.py": 447,
     "latent_skills/envs/safe_make.py": 455,
     "latent_skills/nn/skill_vae.py": 457,
-    "latent_skills/sweep.py": 452,
+    "latent_skills/sweep.py": 453,
 }
 
 

@@ -271,8 +271,8 @@ def training_recipe(dataset: str, recipe_path: str | None, agent_name: str, pres
         "preset": "preset",
         "eval_episodes": "eval_episodes",
     }
-    given = [field for field, param in params.items() if given(param)]
-    recipe = replace(loaded, **{field: getattr(recipe, field) for field in given})
+    set_here = [field for field, param in params.items() if given(param)]
+    recipe = replace(loaded, **{field: getattr(recipe, field) for field in set_here})
     click.echo(f"recipe {recipe_path}: {recipe.description or recipe.agent + ' on ' + recipe.dataset}")
     return recipe
 
