@@ -105,7 +105,9 @@ def train(
 
         agent.set_logger(configure_logger(Path(out) / LOGS_NAME, log_formats, agent=agent, append=resume))
     try:
-        agent.learn(progress_bar=progress_bar, save_path=out, save_every=save_every, resume=resume, **learn)
+        agent.learn(
+            progress_bar=progress_bar, save_path=Path(out), save_every=save_every, resume=resume, **learn
+        )
     finally:
         agent.logger.close()  # flushes TensorBoard, finishes the W&B run
     return agent

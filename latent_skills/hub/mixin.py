@@ -229,7 +229,7 @@ def push_to_hub(obj: Any, repo_id: str, **options: Any) -> Any:
 
 def from_pretrained(cls: type[Loaded], repo_id_or_path: str | os.PathLike, **options: Any) -> Loaded:
     """``cls.from_pretrained(repo_id_or_path, **options)``: the function form of the class method."""
-    return cls.from_pretrained(repo_id_or_path, **options)  # type: ignore[attr-defined,no-any-return]
+    return cls.from_pretrained(repo_id_or_path, **options)  # type: ignore[attr-defined]
 
 
 def write_learning_curve(csv_path: str | os.PathLike, png_path: str | os.PathLike) -> bool:
