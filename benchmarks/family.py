@@ -36,6 +36,7 @@ from benchmarks.bc_baseline import evaluate_bc, train_bc
 from benchmarks.record import (
     RESULTS,
     pointmaze_dataset,
+    scores,
     stage_names,
     use_temporary_datasets_path,
     write_result,
@@ -53,7 +54,6 @@ REUSED = {
     "BCQH": ("skills",),
     "LatentDiffuser": ("skills", "prior", "q"),
 }
-KEEP = ("mean_return", "std_return", "normalized_score", "success_rate", "returns")
 
 
 def train_and_evaluate(
@@ -86,7 +86,7 @@ def train_and_evaluate(
     result = agent.evaluate(n_episodes=episodes, n_envs=envs, seed=0)
     eval_s = time.perf_counter() - t
     summary = {
-        **{k: result[k] for k in KEEP},
+        **scores(result),
         "stage_s": stage_s,
         "train_s": sum(stage_s.values()),
         "eval_s": eval_s,
@@ -163,7 +163,7 @@ def run(
             ldcq = train_donor(dataset_id, seed, [])
         bc, bc_train = train_bc(dataset_id, ldcq["agent"].spec, seconds=bc_seconds, seed=seed)
         bc_eval = evaluate_bc(bc, n_episodes=episodes, n_envs=envs, seed=0)
-        results["BC"] = {**{k: bc_eval[k] for k in KEEP}, **bc_train, "train_s": bc_train["train_seconds"]}
+        results["BC"] = {**scores(bc_eval), **bc_train, "train_s": bc_train["train_seconds"]}
     return {
         "benchmark": "agent family, quick preset",
         "maze": maze,

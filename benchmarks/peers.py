@@ -28,13 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.record import RESULTS, pointmaze_dataset, use_temporary_datasets_path, write_result
+from benchmarks.record import RESULTS, pointmaze_dataset, scores, use_temporary_datasets_path, write_result
 from latent_skills.data import EpisodeArrays, load_dataset
 from latent_skills.envs import evaluate_policy_vec
 from latent_skills.nn import StateNormalizer
 
 ALGOS = ("bc", "iql", "td3+bc")
-KEEP = ("mean_return", "std_return", "normalized_score", "success_rate", "returns")
 
 
 def results_folder(task: str, root: Path = RESULTS) -> Path:
@@ -151,7 +150,7 @@ def run(args: argparse.Namespace, algo_name: str, seed: int) -> dict[str, Any]:
         seconds = ldcq_train_seconds(args.task, args.maze, seed)
     trained = train(algo, dataset, seconds, args.gradient_steps)
     t = time.perf_counter()
-    scores = evaluate_policy_vec(
+    evaluated = evaluate_policy_vec(
         PeerPolicy(algo, spec, normalizer),
         spec.make_env,
         n_episodes=args.episodes,
@@ -172,7 +171,7 @@ def run(args: argparse.Namespace, algo_name: str, seed: int) -> dict[str, Any]:
         "eval_s": time.perf_counter() - t,
         "eval_episodes": args.episodes,
         **trained,
-        "scores": {k: scores[k] for k in KEEP},
+        "scores": scores(evaluated),
     }
 
 

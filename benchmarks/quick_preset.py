@@ -23,6 +23,7 @@ from benchmarks.bc_baseline import evaluate_bc, train_bc
 from benchmarks.record import (
     RESULTS,
     pointmaze_dataset,
+    scores,
     stage_names,
     use_temporary_datasets_path,
     write_result,
@@ -60,19 +61,16 @@ def run(
     ldcq = agent.evaluate(n_episodes=episodes, n_envs=envs, seed=0)
     eval_s = time.perf_counter() - t
 
-    keep = ("mean_return", "std_return", "normalized_score", "success_rate", "returns")
     variants = []
     for changes in acting_variants or []:  # the same trained agent, evaluated again acting otherwise
         t = time.perf_counter()
         other = agent.set_acting(**changes).evaluate(n_episodes=episodes, n_envs=envs, seed=0)
-        variants.append(
-            {"set_acting": changes, "eval_s": time.perf_counter() - t, **{k: other[k] for k in keep}}
-        )
+        variants.append({"set_acting": changes, "eval_s": time.perf_counter() - t, **scores(other)})
     bc_result = None
     if with_bc:
         bc, bc_train = train_bc(dataset_id, agent.spec, seconds=train_s, seed=seed)
         bc_eval = evaluate_bc(bc, n_episodes=episodes, n_envs=envs, seed=0)
-        bc_result = {**{k: bc_eval[k] for k in keep}, **bc_train}
+        bc_result = {**scores(bc_eval), **bc_train}
     # episodes whose stale first goal loading repaired (0 before the repair existed); counted
     # outside the timed parts, by the same loader the agents use
     repaired = EpisodeArrays.from_minari(load_dataset(dataset_id)).stale_goals_repaired
@@ -92,7 +90,7 @@ def run(
         "eval_episodes": episodes,
         "overrides": overrides or {},
         "config": agent.config.to_dict(),
-        "ldcq": {k: ldcq[k] for k in keep},
+        "ldcq": scores(ldcq),
         "acting_variants": variants,
         "bc": bc_result,
     }

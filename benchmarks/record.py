@@ -182,17 +182,22 @@ def pointmaze_dataset(
     maze: str, steps: int = 100_000, task: str = "goal-conditioned"
 ) -> tuple[str, float | None]:
     """The id of the PointMaze dataset of ``maze`` and ``task``, made with
-    ``collect_pointmaze(maze, steps=steps, seed=0, task=task)`` if it is not local, and the seconds
-    that took (None when it was already there)."""
-    from latent_skills.data.loading import is_local
-    from latent_skills.data.makers import collect_pointmaze, default_dataset_id
+    ``collect_pointmaze(maze, steps=steps, seed=0, task=task)`` if it is not local
+    (:func:`latent_skills.runs.ensure_dataset`), and the seconds that took (None when it was already
+    there)."""
+    from latent_skills.data.makers import default_dataset_id
+    from latent_skills.runs import ensure_dataset
 
     dataset_id = default_dataset_id(maze, task)
-    if is_local(dataset_id):
-        return dataset_id, None
-    start = time.perf_counter()
-    collect_pointmaze(maze, steps=steps, seed=0, progress=False, task=task)
-    return dataset_id, time.perf_counter() - start
+    return dataset_id, ensure_dataset(dataset_id, steps=steps, progress=False, echo=None)
+
+
+def scores(result: dict[str, Any]) -> dict[str, Any]:
+    """What a benchmark keeps of an evaluation: :data:`latent_skills.runs.SCORE_KEYS` and every
+    episode's return."""
+    from latent_skills.runs import scores as run_scores
+
+    return run_scores(result, "returns")
 
 
 def stage_names(agent: Any) -> list[str]:

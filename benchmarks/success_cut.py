@@ -19,10 +19,9 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from benchmarks.record import RESULTS, pointmaze_dataset, use_temporary_datasets_path, write_result
+from benchmarks.record import RESULTS, pointmaze_dataset, scores, use_temporary_datasets_path, write_result
 
 CHOICES = ("bootstrap", "terminal", "hold")
-KEEP = ("mean_return", "std_return", "normalized_score", "success_rate", "returns")
 
 
 class LastTarget(BaseCallback):
@@ -56,9 +55,9 @@ def run(maze: str, seed: int, steps: int, episodes: int, envs: int, choices: lis
         agent.learn(stages=["q"], callback=watcher)
         q_s = time.perf_counter() - t
         t = time.perf_counter()
-        scores = agent.evaluate(n_episodes=episodes, n_envs=envs, seed=0)
+        evaluated = agent.evaluate(n_episodes=episodes, n_envs=envs, seed=0)
         results[choice] = {
-            **{k: scores[k] for k in KEEP},
+            **scores(evaluated),
             "q_s": q_s,
             "eval_s": time.perf_counter() - t,
             "q_target": watcher.target,

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from .recipes import Recipe, load_recipe
+from .runs import SCORE_KEYS, scores
+from .runs import run as run_recipe
 from .stats import summarize
 
 __all__ = [
@@ -110,30 +112,25 @@ def run_name(agent: str, seed: int) -> str:
 
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
-    """Train and evaluate one run; never raises (but for Ctrl-C): an exception is a ``failed`` record
-    with the error's one-line message and traceback. Usable without Ray."""
-    from .loggers import configure_logger
-
+    """Train and evaluate one run (:func:`latent_skills.runs.run`); never raises (but for Ctrl-C): an
+    exception is a ``failed`` record with the error's one-line message and traceback. Usable without
+    Ray."""
     start = time.perf_counter()
     record = _record(spec)
     try:
-        agent = spec.recipe.make_agent(
-            seed=spec.seed, device=spec.device, download=spec.download, **spec.settings
+        outcome = run_recipe(
+            spec.recipe,
+            spec.path,
+            seed=spec.seed,
+            settings=spec.settings,
+            device=spec.device,
+            download=spec.download,
+            eval_episodes=spec.eval_episodes,
+            eval_envs=spec.eval_envs,
         )
-        path = Path(spec.path)
-        logger = configure_logger(path / "logs", ("csv",), agent=agent)
-        agent.set_logger(logger)
-        try:
-            agent.learn(save_path=path)  # saves after each stage (resumable) and the finished agent
-        finally:
-            logger.close()
-        record["train_seconds"] = round(time.perf_counter() - start, 3)
-        if spec.eval_episodes:
-            result = agent.evaluate(
-                n_episodes=spec.eval_episodes, n_envs=min(spec.eval_envs, spec.eval_episodes), seed=spec.seed
-            )
-            (path / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-            record.update({key: result.get(key) for key in _EVAL_KEYS})
+        record["train_seconds"] = round(outcome.train_seconds, 3)
+        if outcome.result is not None:
+            record.update(scores(outcome.result, *_EVAL_EXTRA))
         record["status"] = "ok"
     except Exception as exc:
         record.update(status="failed", error=one_line(exc), traceback=traceback.format_exc())
@@ -141,12 +138,12 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     return record
 
 
-_EVAL_KEYS = ("normalized_score", "mean_return", "std_return", "success_rate", "n_episodes")
+_EVAL_EXTRA = ("n_episodes",)  # kept beside runs.SCORE_KEYS
 
 
 def _record(spec: RunSpec, **values: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"agent": spec.agent, "seed": spec.seed, "status": None, "path": spec.path}
-    base.update(dict.fromkeys(_EVAL_KEYS))
+    base.update(dict.fromkeys((*SCORE_KEYS, *_EVAL_EXTRA)))
     base.update(error=None, traceback=None, seconds=None, train_seconds=None)
     base.update(values)
     return base

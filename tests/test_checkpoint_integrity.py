@@ -21,14 +21,14 @@ from conftest import random_box_buffers, write_dataset
 from safetensors.torch import save_file
 
 from latent_skills import LDCQ, LatentSkillAgent
-from latent_skills.hub import CheckpointError, read_checkpoint, write_checkpoint
-from latent_skills.hub.checkpoint import (
+from latent_skills.checkpoint import (
     CONFIG_HASH_KEY,
     FORMAT_VERSION,
     config_digest,
     file_sha256,
     seal_config,
 )
+from latent_skills.hub import CheckpointError, read_checkpoint, write_checkpoint
 
 SETTINGS = {**TINY, "skills_steps": 4, "prior_steps": 4, "q_steps": 4}
 UNBOUNDED = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)

@@ -38,7 +38,7 @@ def test_info_prints_the_dataset(box_dataset):
 
 def test_info_unknown_id_is_one_clear_error(minari_root):
     result = CliRunner().invoke(main, ["info", "nobody/nothing/none-v0"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "minari download nobody/nothing/none-v0" in result.output
     assert "Traceback" not in result.output
 
@@ -70,7 +70,7 @@ def test_train_then_evaluate_from_the_command_line(minari_root, tmp_path):
     result = CliRunner().invoke(main, ["evaluate", str(out), "--episodes", "1", "--protocol", "dataset"])
     assert result.exit_code == 0 and "protocol         dataset" in result.output, result.output
     result = CliRunner().invoke(main, ["evaluate", str(out), "--set", "latent_dim=3"])
-    assert result.exit_code == 1 and "only" in result.output
+    assert result.exit_code == 2 and "only" in result.output
 
 
 def test_evaluate_with_a_protocol_that_does_not_apply_is_a_clear_error(pointmaze_dataset, tmp_path):
@@ -80,13 +80,13 @@ def test_evaluate_with_a_protocol_that_does_not_apply_is_a_clear_error(pointmaze
 
     BCQH.from_dataset(pointmaze_dataset, preset="quick", **TINY).save(tmp_path / "agent")
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "agent"), "--protocol", "d4rl"])
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "protocol 'd4rl' does not apply" in result.output and "'dataset'" in result.output
 
 
 def test_train_rejects_unknown_fields(minari_root, box_dataset):
     result = CliRunner().invoke(main, ["train", "test/box/mixed-v0", "--set", "skils_steps=3"])
-    assert result.exit_code == 1 and "Did you mean 'skills_steps'" in result.output
+    assert result.exit_code == 2 and "Did you mean 'skills_steps'" in result.output
 
 
 def _tiny_args(**extra: object) -> list[str]:
@@ -125,7 +125,7 @@ def test_train_refuses_a_used_folder_and_resumes_an_interrupted_run(minari_root,
     both = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "cut"), "--set", "seed=1"])
     assert both.exit_code == 2 and "leave out settings" in both.output
     done = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "cut")])
-    assert done.exit_code == 1 and "Nothing to resume" in done.output and "Traceback" not in done.output
+    assert done.exit_code == 2 and "Nothing to resume" in done.output and "Traceback" not in done.output
 
 
 def _pairs(args: list[str]):
@@ -150,7 +150,7 @@ def test_user_errors_are_one_line_without_traceback(minari_root, box_dataset, tm
     if extra[0] == "--device" and torch.cuda.device_count() > 7:
         pytest.skip("this machine has that device")
     result = CliRunner().invoke(main, ["train", "test/box/mixed-v0", "--out", str(tmp_path / "r"), *extra])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
 
@@ -198,7 +198,7 @@ def test_train_logs_to_tensorboard_and_wandb_and_evaluates_during_training(
 def test_a_missing_log_package_is_one_line_naming_the_extra(fmt, module, monkeypatch, tmp_path):
     monkeypatch.setitem(__import__("sys").modules, module, None)  # as if not installed
     result = CliRunner().invoke(main, ["train", "--log", f"csv,{fmt}", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert f'pip install "latent-skills[{fmt}]"' in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r").exists()  # refused before any work
 

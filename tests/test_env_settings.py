@@ -14,10 +14,10 @@ from agent_helpers import TINY
 from conftest import record_env_buffers, write_dataset
 
 from latent_skills import LDCQ, LatentSkillAgent
+from latent_skills.checkpoint import seal_config
 from latent_skills.envs import UntrustedEnvSpecError
 from latent_skills.envs.safe_make import MAX_EPISODE_STEPS, MAX_MAZE_CELLS, EnvRecord, settings_problem
 from latent_skills.hub import push_to_hub
-from latent_skills.hub.checkpoint import seal_config
 
 POINTMAZE = "PointMaze_UMaze-v3"
 HUGE_MAZE = [[1] * 1000 for _ in range(1000)]

@@ -21,12 +21,12 @@ import torch
 from agent_helpers import CHAIN_ACT, CHAIN_OBS, TINY, chain_buffers, weights
 from conftest import write_dataset
 
-import latent_skills.hub.checkpoint as checkpoint_module
+import latent_skills.checkpoint.writing as checkpoint_module
 from latent_skills import LDCP, LDCQ, LDGC, LatentSkillAgent, TrainingDivergedError, TrainingInterrupted
 from latent_skills.agents.ldcq import CandidateBank
+from latent_skills.checkpoint import seal_config
 from latent_skills.config import LDCPConfig, LDCQConfig, LDGCConfig
 from latent_skills.hub import CheckpointError, read_checkpoint, write_checkpoint
-from latent_skills.hub.checkpoint import seal_config
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {**TINY, "horizon": 2, "skills_steps": 12, "prior_steps": 12, "q_steps": 12}

@@ -21,14 +21,18 @@ from huggingface_hub.utils import HfHubHTTPError
 from stable_baselines3.common.logger import configure
 
 from latent_skills import LDCQ, LatentSkillAgent, load_agent
+from latent_skills.agents.card import model_card
 from latent_skills.cli import main
 from latent_skills.data.makers import collect_pointmaze
 from latent_skills.hub import (
     MIGRATIONS,
     CheckpointError,
+    HubFiles,
+    HubMixin,
     from_pretrained,
-    model_card,
     push_to_hub,
+    read_checkpoint,
+    write_checkpoint,
     write_learning_curve,
 )
 
@@ -254,15 +258,15 @@ def test_cli_push_then_evaluate_a_hub_id(trained, hub, tmp_path):
 
     args = ["evaluate", "me/cli", "--episodes", "1", "--envs", "1"]
     result = runner.invoke(main, args)  # private: without the token the repo is not visible
-    assert result.exit_code == 1 and "no model repo 'me/cli'" in result.output
+    assert result.exit_code == 2 and "no model repo 'me/cli'" in result.output
     result = runner.invoke(main, [*args, "--token", TOKEN])
     assert result.exit_code == 0, result.output
     assert "normalized score" in result.output
     result = runner.invoke(main, ["evaluate", "no/such/thing"])
-    assert result.exit_code == 1 and "neither a checkpoint folder" in result.output
+    assert result.exit_code == 2 and "neither a checkpoint folder" in result.output
     started = time.perf_counter()
     result = runner.invoke(main, ["push", str(checkpoint), "me/cli", "--token", "hf_wrong"])
-    assert result.exit_code == 1 and "push to me/cli failed" in result.output
+    assert result.exit_code == 2 and "push to me/cli failed" in result.output
     assert time.perf_counter() - started < 5  # refused before any evaluation or video
 
 
@@ -438,7 +442,7 @@ def test_revision_pull_request_and_force_download(trained, hub, tmp_path):
 def test_the_default_reproduce_command_rebuilds_the_config(trained):
     import shlex
 
-    from latent_skills.hub.card import default_reproduce
+    from latent_skills.agents.card import default_reproduce
 
     words = shlex.split(default_reproduce(trained))
     assert words[:5] == ["latent-skills", "train", trained.spec.dataset_id, "--agent", "LDCQ"]
@@ -457,3 +461,30 @@ def test_a_format_4_checkpoint_learned_its_skills_from_every_window(trained, tmp
     del meta["config"]["skill_windows"]
     (folder / "config.json").write_text(json.dumps(meta))
     assert LDCQ.load(folder).config.skill_windows == "all"
+
+
+class Weights(HubMixin):
+    """Not an agent: a vector saved in the checkpoint format, shared with the Hub mixin alone."""
+
+    def __init__(self, vector: torch.Tensor) -> None:
+        self.vector = vector
+
+    def save(self, path):
+        return write_checkpoint(path, {"agent_type": "Weights"}, {"vector": self.vector})
+
+    @classmethod
+    def load(cls, path, device="auto"):
+        return cls(read_checkpoint(path)[1]["vector"])
+
+    def _hub_files(self, folder, target):
+        (folder / "NOTE.md").write_text(f"pushed to {target.repo_id} on {target.branch}\n")
+        return HubFiles(["NOTE.md"], "Upload weights")
+
+
+def test_the_hub_mixin_shares_any_class_that_saves_the_format(hub, tmp_path):
+    original = Weights(torch.arange(4.0))
+    original.push_to_hub("me/weights", token=TOKEN)
+    assert set(hub.files("me/weights")) == {"config.json", "model.safetensors", "NOTE.md"}
+    loaded = Weights.from_pretrained("me/weights", cache_dir=tmp_path / "cache")
+    assert torch.equal(loaded.vector, original.vector)
+    assert torch.equal(from_pretrained(Weights, original.save(tmp_path / "local")).vector, original.vector)

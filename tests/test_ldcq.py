@@ -10,9 +10,9 @@ from agent_helpers import CHAIN_ACT, CHAIN_LENGTH, CHAIN_OBS, TINY, LossRecorder
 from conftest import write_dataset
 
 from latent_skills import LDCQ, ConfigError
+from latent_skills.checkpoint import seal_config
 from latent_skills.data.makers import collect_pointmaze
 from latent_skills.hub import CheckpointError
-from latent_skills.hub.checkpoint import seal_config
 
 
 @pytest.fixture

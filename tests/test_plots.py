@@ -177,7 +177,7 @@ def test_plot_commands(trained, tmp_path):
         assert result.exit_code == 0, result.output
         assert f"wrote {tmp_path / name}" in result.output and png_size(tmp_path / name)[0] > 0
     result = runner.invoke(main, ["plot", "world-model", str(runs / "h2"), "--out", str(tmp_path / "x.png")])
-    assert result.exit_code == 1 and "'dynamics' stage" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "'dynamics' stage" in result.output and "Traceback" not in result.output
 
 
 def test_example_runs_tiny(minari_root, tmp_path):

@@ -79,7 +79,7 @@ def test_unknown_recipe_is_one_line_naming_the_close_matches(tmp_path, monkeypat
         load_recipe(name)
     assert message in str(error.value) and "\n" not in str(error.value)
     result = CliRunner().invoke(main, ["recipes", name])
-    assert result.exit_code == 1 and result.output == f"Error: {error.value}\n"
+    assert result.exit_code == 2 and result.output == f"Error: {error.value}\n"
 
 
 def test_recipes_command_lists_every_shipped_recipe(tmp_path, monkeypatch):
@@ -228,7 +228,7 @@ def test_train_takes_a_recipe_by_name_from_any_folder(minari_root, tmp_path, mon
     monkeypatch.chdir(tmp_path)
     # the shipped recipe is found and read; the (absent, not downloaded) dataset is what stops it
     result = CliRunner().invoke(main, ["train", "--recipe", "ldcq-kitchen-mixed", "--out", "run"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert "recipe ldcq-kitchen-mixed: paper 000 Table 1, kitchen-mixed-v0" in result.output
     assert "D4RL/kitchen/mixed-v2" in result.output and "Traceback" not in result.output
 
@@ -245,7 +245,7 @@ def test_train_recipe_errors_are_one_clear_line(tmp_path, monkeypatch):
 
     bad = _write(tmp_path, BASE + "[config]\nskils_steps = 3\n", "bad.toml")
     result = CliRunner().invoke(main, ["train", "--recipe", str(bad)])
-    assert result.exit_code == 1 and "Did you mean 'skills_steps'" in result.output
+    assert result.exit_code == 2 and "Did you mean 'skills_steps'" in result.output
     assert "Traceback" not in result.output
 
 

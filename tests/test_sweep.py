@@ -233,7 +233,7 @@ def test_sweep_command_local(recipe_file, tmp_path):
     assert json.loads((out / "BCQH-seed4" / "config.json").read_text())["config"]["q_steps"] == 20
 
     again = CliRunner().invoke(main, args)
-    assert again.exit_code == 1 and "--overwrite" in again.output and "Traceback" not in again.output
+    assert again.exit_code == 2 and "--overwrite" in again.output and "Traceback" not in again.output
 
 
 def test_sweep_command_rejects_bad_input_before_running(recipe_file, tmp_path):
@@ -274,7 +274,7 @@ def test_missing_ray_names_the_extra(recipe_file, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     args = ["sweep", "--recipe", str(recipe_file), "--seeds", "0", "--out", str(tmp_path / "r")]
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 1 and "pip install 'latent-skills[ray]'" in result.output
+    assert result.exit_code == 2 and "pip install 'latent-skills[ray]'" in result.output
     assert "--local" in result.output and not (tmp_path / "r").exists()
 
 

@@ -25,13 +25,13 @@ from minari.storage.datasets_root_dir import get_dataset_path
 
 from latent_skills import LDCQ, LatentSkillAgent
 from latent_skills.agents.ldcp import LDCP
+from latent_skills.checkpoint import seal_config
 from latent_skills.cli import main
 from latent_skills.config import LDCPConfig
 from latent_skills.data import load_dataset
 from latent_skills.data.loading import make_eval_env
 from latent_skills.envs import UntrustedEnvSpecError
 from latent_skills.hub import from_pretrained, push_to_hub
-from latent_skills.hub.checkpoint import seal_config
 
 POINTMAZE = "PointMaze_UMaze-v3"
 TRAP = "latent_skills_trap"  # a module whose import, or whose evil(), writes the marker

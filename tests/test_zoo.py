@@ -14,8 +14,9 @@ from hub_server import FakeHub
 from huggingface_hub import ModelCard, constants
 
 from latent_skills import LDCQ
+from latent_skills.cli import main
 from latent_skills.data.makers import collect_pointmaze
-from latent_skills.zoo import ManifestError, load_manifest, main, readme_text
+from latent_skills.zoo import ManifestError, load_manifest, readme_text
 
 TOKEN = "hf_zoo_token"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +72,7 @@ status = "planned"
 def test_release_trains_evaluates_pushes_and_writes_the_readme(zoo):
     hub, folder = zoo
     started = time.perf_counter()
-    args = ["release", str(folder / "manifest.toml"), "--endpoint", hub.endpoint, "--token", TOKEN]
+    args = ["zoo", "release", str(folder / "manifest.toml"), "--endpoint", hub.endpoint, "--token", TOKEN]
     result = CliRunner().invoke(main, [*args, "--runs", str(folder / "runs")])
     assert result.exit_code == 0, result.output
     assert "tiny seed 0: training LDCQ" in result.output
@@ -142,8 +143,8 @@ def test_manifest_errors_name_the_entry_and_the_fix(zoo):
     path.write_text(text)
     with pytest.raises(ManifestError, match="no entry 'tinny'"):
         load_manifest(path).select(["tinny"])
-    result = CliRunner().invoke(main, ["release", str(path), "--only", "tinny"])
-    assert result.exit_code == 1 and "no entry 'tinny'; entries: tiny, ldcq-kitchen-mixed" in result.output
+    result = CliRunner().invoke(main, ["zoo", "release", str(path), "--only", "tinny"])
+    assert result.exit_code == 2 and "no entry 'tinny'; entries: tiny, ldcq-kitchen-mixed" in result.output
 
 
 def test_the_shipped_manifest_lists_the_cpu_agent_and_the_papers_table_1():

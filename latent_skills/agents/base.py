@@ -427,14 +427,14 @@ class LatentSkillAgent:
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
         """Upload this agent (weights, config, model card, optional evaluation) to the Hugging Face
         Hub in one commit; see :func:`latent_skills.hub.push_to_hub`."""
-        from latent_skills.hub import push_to_hub
+        from latent_skills.agents.sharing import push_to_hub
 
         return push_to_hub(self, repo_id, **kwargs)
 
     @classmethod
     def from_pretrained(cls, repo_id_or_path: str | Path, **kwargs: Any) -> LatentSkillAgent:
         """Load from a Hub repo id (cached, works offline once downloaded) or a local folder."""
-        from latent_skills.hub import from_pretrained
+        from latent_skills.agents.sharing import from_pretrained
 
         return from_pretrained(cls, str(repo_id_or_path), **kwargs)
 

@@ -1,4 +1,4 @@
-"""An agent as a checkpoint folder and back (the format itself: :mod:`latent_skills.hub.checkpoint`).
+"""An agent as a checkpoint folder and back (the format itself: :mod:`latent_skills.checkpoint`).
 
 Loading picks the class from the registry by the name ``config.json`` gives; nothing the checkpoint
 names is imported or called. It validates before it allocates: the agent the config describes is
@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from latent_skills.config import ConfigError
-from latent_skills.hub.checkpoint import (
+from latent_skills.checkpoint import (
     BOUND_TENSORS,
     CONFIG_HASH_KEY,
     CheckpointError,
@@ -27,6 +26,7 @@ from latent_skills.hub.checkpoint import (
     split_state,
     write_checkpoint,
 )
+from latent_skills.config import ConfigError
 
 from .registry import agent_class
 from .spec import AgentSpec
@@ -131,7 +131,7 @@ def _build(
         spec = AgentSpec.from_dict(meta["spec"])
     except (ConfigError, KeyError, TypeError, ValueError) as exc:
         reseal = (
-            " (after editing it, write it with latent_skills.hub.checkpoint.seal_config(meta) so that "
+            " (after editing it, write it with latent_skills.checkpoint.seal_config(meta) so that "
             "its config_sha256 matches)"
             if CONFIG_HASH_KEY in meta
             else ""

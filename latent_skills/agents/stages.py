@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from latent_skills.checkpoint import split_state
 from latent_skills.diffusion import DiffusionSchedule, diffusion_draws, diffusion_loss
-from latent_skills.hub.checkpoint import split_state
 from latent_skills.nn import (
     LatentDenoiser,
     LatentEnergyModel,

@@ -35,7 +35,7 @@ from stable_baselines3.common.logger import Logger
 from torch import nn
 from tqdm.auto import tqdm
 
-from latent_skills.hub.checkpoint import CheckpointError, split_state
+from latent_skills.checkpoint import CheckpointError, split_state
 
 from . import distributed
 from .acceleration import autocast, check_precision, compile_networks, compile_options

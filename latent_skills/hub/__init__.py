@@ -1,6 +1,9 @@
-"""Checkpoints (a folder with ``config.json`` and ``model.safetensors``, no pickle anywhere) and
-sharing them on the Hugging Face Hub (``push_to_hub``, ``from_pretrained``, the model card; the
-replay video is :mod:`latent_skills.envs.video`, the model zoo :mod:`latent_skills.zoo`).
+"""Sharing checkpoints on the Hugging Face Hub: ``push_to_hub`` uploads a checkpoint (with the files its
+owner adds, such as a model card) in one commit; ``from_pretrained`` loads a local folder or a Hub repo
+(through the Hub's cache, so it works offline once downloaded). :class:`HubMixin` gives a class with
+``save``/``load`` both; it knows nothing of agents (an agent's card, evaluation and replay video are
+:mod:`latent_skills.agents.sharing`'s). The checkpoint format itself is :mod:`latent_skills.checkpoint`;
+its names are here too.
 
 The names load on first use (the checkpoint format imports torch)."""
 
@@ -11,17 +14,43 @@ from typing import TYPE_CHECKING
 from latent_skills._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .card import card_data, default_reproduce, model_card
-    from .checkpoint import FORMAT_VERSION, MIGRATIONS, CheckpointError, read_checkpoint, write_checkpoint
-    from .hub import from_pretrained, push_to_hub, write_learning_curve
+    from latent_skills.checkpoint import (
+        FORMAT_VERSION,
+        MIGRATIONS,
+        CheckpointError,
+        read_checkpoint,
+        write_checkpoint,
+    )
+
+    from .mixin import (
+        HubFiles,
+        HubMixin,
+        HubTarget,
+        from_pretrained,
+        load_pretrained,
+        push_to_hub,
+        upload_checkpoint,
+        write_learning_curve,
+    )
 
 _EXPORTS = {
-    **dict.fromkeys(("card_data", "default_reproduce", "model_card"), ".card"),
     **dict.fromkeys(
         ("FORMAT_VERSION", "MIGRATIONS", "CheckpointError", "read_checkpoint", "write_checkpoint"),
-        ".checkpoint",
+        "latent_skills.checkpoint",
     ),
-    **dict.fromkeys(("from_pretrained", "push_to_hub", "write_learning_curve"), ".hub"),
+    **dict.fromkeys(
+        (
+            "HubFiles",
+            "HubMixin",
+            "HubTarget",
+            "from_pretrained",
+            "load_pretrained",
+            "push_to_hub",
+            "upload_checkpoint",
+            "write_learning_curve",
+        ),
+        ".mixin",
+    ),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
@@ -29,12 +58,14 @@ __all__ = [
     "FORMAT_VERSION",
     "MIGRATIONS",
     "CheckpointError",
-    "card_data",
-    "default_reproduce",
+    "HubFiles",
+    "HubMixin",
+    "HubTarget",
     "from_pretrained",
-    "model_card",
+    "load_pretrained",
     "push_to_hub",
     "read_checkpoint",
+    "upload_checkpoint",
     "write_checkpoint",
     "write_learning_curve",
 ]

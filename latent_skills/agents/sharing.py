@@ -1,30 +1,36 @@
-"""Share agents on the Hugging Face Hub: ``push_to_hub`` uploads a checkpoint with its model card in
-one commit; ``from_pretrained`` loads a local folder or a Hub repo (through the Hub's cache, so it
-works offline once downloaded).
+"""An agent on the Hugging Face Hub: what an agent's push holds beside its checkpoint (the model card,
+an evaluation, a learning curve, a replay video) and how ``from_pretrained`` refuses a checkpoint of
+another agent type. The Hub mechanics are :mod:`latent_skills.hub`'s, which knows nothing of agents.
 
 A pushed repo holds ``config.json`` and ``model.safetensors`` (exactly what ``agent.save`` writes),
 ``README.md`` (the model card), and optionally ``eval_results.json``, ``learning_curve.png`` and
 ``replay.mp4``. Nothing is pickled; ``from_pretrained`` downloads only ``config.json`` and
 ``model.safetensors``.
-
-huggingface_hub is imported inside the functions: ``import latent_skills`` does not pay for it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from .card import LIBRARY_NAME, model_card
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, read_config
+from latent_skills.checkpoint import CheckpointError, read_config
+from latent_skills.hub.mixin import (
+    HubFiles,
+    HubTarget,
+    load_pretrained,
+    upload_checkpoint,
+    write_learning_curve,
+)
+
+from .card import model_card
+from .registry import agent_class
 
 if TYPE_CHECKING:
-    from latent_skills.agents import LatentSkillAgent
+    from .base import LatentSkillAgent
 
 CARD_NAME = "README.md"
 EVAL_RESULTS_NAME = "eval_results.json"
@@ -32,9 +38,6 @@ LEARNING_CURVE_NAME = "learning_curve.png"
 VIDEO_NAME = "replay.mp4"
 # Files a push may leave out; an older push's copy is deleted so the repo never shows stale results.
 OPTIONAL_FILES = (EVAL_RESULTS_NAME, LEARNING_CURVE_NAME, VIDEO_NAME)
-# What from_pretrained downloads: the two files the checkpoint format names, nothing else (no card,
-# no video, nothing a repo may add: never anything that could be a pickle, nor unbounded extras).
-ALLOW_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME]
 # Episodes push_to_hub evaluates when not told, as huggingface_sb3's package_to_hub.
 DEFAULT_EVAL_EPISODES = 10
 # Frames of the replay video at most (huggingface_sb3's video_length).
@@ -58,7 +61,7 @@ def push_to_hub(
     create_pr: bool = False,
     endpoint: str | None = None,
     progress_csv: str | os.PathLike | None = None,
-) -> str:
+) -> Any:
     """Upload ``agent`` to the Hub repo ``repo_id`` (created if needed) in one commit; return the
     commit's URL (a ``huggingface_hub.CommitInfo``: ``.pr_url`` is the pull request's with ``create_pr``).
 
@@ -82,26 +85,13 @@ def push_to_hub(
     ``main`` if needed); ``create_pr`` opens a pull request instead of committing to the branch.
     ``token`` defaults to the logged-in token; ``endpoint`` to ``HF_ENDPOINT``.
     """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-
     record = agent.spec.eval_env
     if record is not None and ((eval_results is None and eval_episodes != 0) or video is not False):
         record.registered_spec("this agent")  # an env the checkpoint may not build: refused before the Hub
-    with tempfile.TemporaryDirectory(prefix="latent-skills-push-") as tmp:
-        folder = Path(agent.save(tmp))
-        library_version = json.loads((folder / CONFIG_NAME).read_text()).get("library_version")
-        api = HfApi(
-            endpoint=endpoint, token=token, library_name=LIBRARY_NAME, library_version=library_version
-        )
-        # the repo (and the token) first: a rejected push fails before minutes of evaluation
-        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
-        target = repo_url.repo_id or repo_id  # "name" alone becomes "user/name" on the Hub
-        if revision is not None and not revision.startswith("refs/pr/"):
-            api.create_branch(target, branch=revision, exist_ok=True)
-        branch = revision or "main"
 
+    def write_files(folder: Path, target: HubTarget) -> HubFiles:
         results, not_evaluated = _evaluation(agent, eval_episodes, eval_envs, eval_results)
-        files = [CONFIG_NAME, WEIGHTS_NAME]
+        files = []
         if results is not None:
             (folder / EVAL_RESULTS_NAME).write_text(json.dumps(results, indent=2) + "\n")
             files.append(EVAL_RESULTS_NAME)
@@ -112,34 +102,29 @@ def push_to_hub(
             files.append(VIDEO_NAME)
         card = model_card(
             agent,
-            target,
+            target.repo_id,
             results,
             learning_curve=LEARNING_CURVE_NAME if LEARNING_CURVE_NAME in files else None,
-            library_version=library_version,
-            video=f"{api.endpoint}/{target}/resolve/{quote(branch, safe='')}/{VIDEO_NAME}"
-            if VIDEO_NAME in files
-            else None,
+            library_version=target.library_version,
+            video=target.file_url(VIDEO_NAME) if VIDEO_NAME in files else None,
             reproduce=reproduce,
             not_evaluated=not_evaluated,
         )
         card.save(folder / CARD_NAME)
         files.append(CARD_NAME)
+        return HubFiles(files, _message(agent, results), OPTIONAL_FILES)
 
-        remote = set(api.list_repo_files(target, revision=revision))
-        operations: list[Any] = [
-            CommitOperationAdd(path_in_repo=n, path_or_fileobj=str(folder / n)) for n in files
-        ]
-        operations += [
-            CommitOperationDelete(path_in_repo=n) for n in OPTIONAL_FILES if n in remote and n not in files
-        ]
-        info = api.create_commit(
-            target,
-            operations,
-            commit_message=commit_message or _message(agent, results),
-            revision=revision,
-            create_pr=create_pr,
-        )
-    return info
+    return upload_checkpoint(
+        agent,
+        repo_id,
+        write_files=write_files,
+        token=token,
+        private=private,
+        commit_message=commit_message,
+        revision=revision,
+        create_pr=create_pr,
+        endpoint=endpoint,
+    )
 
 
 def _evaluation(
@@ -174,7 +159,7 @@ def _record_replay(agent: LatentSkillAgent, path: Path, video: bool | None, leng
     except VideoUnavailable as exc:
         if video:
             raise
-        warnings.warn(f"pushing without replay.mp4: {exc}", stacklevel=3)
+        warnings.warn(f"pushing without replay.mp4: {exc}", stacklevel=5)
         return False
     return True
 
@@ -199,59 +184,22 @@ def from_pretrained(
     ``local_files_only=True`` or ``HF_HUB_OFFLINE=1``; ``force_download=True`` downloads the files
     again even where they are cached. Loading is strict (``cls.load``).
     """
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.utils import (
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-        validate_repo_id,
-    )
 
-    path = Path(repo_id_or_path).expanduser()
-    if path.is_dir():
-        return cls.load(path, device)
-    name = str(repo_id_or_path)
-    if path.exists():
-        raise CheckpointError(f"{name} is a file: pass the checkpoint folder holding {CONFIG_NAME}.")
-    try:
-        validate_repo_id(name)
-    except HFValidationError as exc:
-        raise CheckpointError(
-            f"{name!r} is neither a checkpoint folder nor a Hub repo id ('owner/name'): {exc}"
-        ) from exc
-    at = f" at revision {revision!r}" if revision else ""
-    where = f"Hub repo {name!r}{at}"
-    try:
-        folder = snapshot_download(
-            name,
-            revision=revision,
-            cache_dir=None if cache_dir is None else str(cache_dir),
-            local_files_only=local_files_only,
-            token=token,
-            force_download=force_download,
-            allow_patterns=ALLOW_PATTERNS,
-            library_name=LIBRARY_NAME,
-        )
-    except RevisionNotFoundError as exc:
-        raise CheckpointError(f"{where}: no such revision (a branch, tag or commit of the repo).") from exc
-    except RepositoryNotFoundError as exc:
-        raise CheckpointError(
-            f"{name!r} is not a local folder, and the Hub has no model repo {name!r} you can read "
-            "(a private repo needs token=... or `hf auth login`)."
-        ) from exc
-    except LocalEntryNotFoundError as exc:
-        raise CheckpointError(
-            f"{name!r} is not a local folder, and as a Hub repo{at} it is not in the Hugging Face "
-            "cache while the Hub cannot be reached (offline, HF_HUB_OFFLINE=1 or "
-            "local_files_only=True). Connect once to download it (then it loads offline), or pass "
-            "a local checkpoint folder."
-        ) from exc
-    _check_class(cls, Path(folder), name)
-    try:
-        return cls.load(folder, device)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{where}: {exc}") from exc
+    def check_class(folder: Path, repo_id: str) -> None:
+        _check_class(cls, folder, repo_id)
+
+    agent: LatentSkillAgent = load_pretrained(
+        cls,
+        repo_id_or_path,
+        check=check_class,
+        revision=revision,
+        device=device,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+        token=token,
+        force_download=force_download,
+    )
+    return agent
 
 
 def _check_class(cls: type[LatentSkillAgent], folder: Path, repo_id: str) -> None:
@@ -260,13 +208,13 @@ def _check_class(cls: type[LatentSkillAgent], folder: Path, repo_id: str) -> Non
         kind = read_config(folder).get("agent_type")
     except (OSError, CheckpointError):
         return  # load() reports a missing or damaged config.json
-    from latent_skills.agents import LatentSkillAgent, agent_class
-
     try:
         saved = agent_class(str(kind))
     except ValueError:
         return  # load() reports an unknown agent type
-    if cls is not LatentSkillAgent and saved is not cls:
+    # cls is a LatentSkillAgent, so .base is loaded: read from there, not imported (.base imports this)
+    any_agent = sys.modules[f"{__package__}.base"].LatentSkillAgent
+    if cls is not any_agent and saved is not cls:
         raise CheckpointError(
             f"Hub repo {repo_id!r} holds a {kind} agent, not a {cls.__name__}: load it with "
             f"{kind}.from_pretrained({repo_id!r}) or latent_skills.load_agent(...)."
@@ -287,19 +235,3 @@ def _logger_csv(agent: LatentSkillAgent) -> Path | None:
         if isinstance(name, str) and name.endswith(".csv") and Path(name).is_file():
             return Path(name)
     return None
-
-
-def write_learning_curve(csv_path: str | os.PathLike, png_path: str | os.PathLike) -> bool:
-    """Plot each stage's ``STAGE/loss`` column of an SB3 ``progress.csv`` into ``png_path``
-    (:func:`latent_skills.plots.plot_learning_curves`).
-
-    Returns False (and writes nothing) when matplotlib is not installed (it is not a dependency) or
-    the file cannot be read or has no loss columns: a push goes on without the curve.
-    """
-    from latent_skills.plots import plot_learning_curves
-
-    try:
-        plot_learning_curves(csv_path, png_path)
-    except (ImportError, OSError, ValueError):
-        return False
-    return True

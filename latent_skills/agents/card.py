@@ -1,5 +1,5 @@
-"""The model card (``README.md``) pushed with every agent: Hub metadata, how to load it, how it was
-trained and evaluated.
+"""The model card (``README.md``) pushed with every agent (:mod:`.sharing`): Hub metadata, how to load
+it, how it was trained and evaluated.
 
 The YAML header is built with huggingface_hub's ``ModelCardData`` and ``EvalResult`` (so the Hub
 indexes the metrics in ``model-index``); the body is plain markdown.
@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from latent_skills.hub.mixin import LIBRARY_NAME
+
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard, ModelCardData
 
-LIBRARY_NAME = "latent-skills"
 BASE_TAGS = ("reinforcement-learning", "offline-rl", "latent-diffusion", LIBRARY_NAME)
 LICENSE = "mit"  # the library's license (pyproject.toml); the weights are published under it too
 # The papers behind the agents: (title, arXiv id, what the library takes from it)
