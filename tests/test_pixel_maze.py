@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import gymnasium as gym
+import minari
 import numpy as np
 import pytest
 
@@ -195,3 +196,24 @@ def test_bad_observation_settings_are_refused_before_any_work(settings, message,
     with pytest.raises(ValueError, match=message):
         collect_pointmaze("umaze", steps=10, progress=False, **settings)
     assert not any(tmp_path.rglob("*.hdf5"))
+
+
+def test_the_cli_makes_a_pixel_dataset_and_refuses_fields_without_pixels(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from latent_skills.cli import main
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    runner = CliRunner()
+    refused = runner.invoke(main, ["collect", "pointmaze", "--steps", "10", "--keys", "observation"])
+    assert refused.exit_code == 2 and "--observation pixels" in refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    made = runner.invoke(
+        main,
+        ["collect", "pointmaze", "--steps", "40", "--ref-episodes", "1", "--observation", "pixels"]
+        + ["--image-size", "16", "--keys", "observation"],
+    )
+    assert made.exit_code == 0, made.output
+    dataset = minari.load_dataset("latent-skills/pointmaze/umaze-pixels-v0")
+    assert dataset.observation_space["pixels"].shape == (16, 16, 3)
+    assert dataset.total_steps == 40

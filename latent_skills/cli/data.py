@@ -53,6 +53,26 @@ def collect() -> None:
     is_flag=True,
     help="Replace a local dataset with the same id (once the new one is complete).",
 )
+@click.option(
+    "--observation",
+    type=click.Choice(["states", "pixels"]),
+    default="states",
+    show_default=True,
+    help="states: PointMaze's vectors. pixels: a top-down RGB frame of the maze (id ...-pixels-v0).",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(8, 512),
+    default=64,
+    show_default=True,
+    help="Frame side in pixels (--observation pixels).",
+)
+@click.option(
+    "--keys",
+    multiple=True,
+    type=click.Choice(["observation", "achieved_goal", "desired_goal"]),
+    help="A state field stored beside the frame (repeatable; --observation pixels).",
+)
 def collect_pointmaze_command(
     maze: str,
     task: str,
@@ -62,6 +82,9 @@ def collect_pointmaze_command(
     action_noise: float,
     ref_episodes: int,
     overwrite: bool,
+    observation: str,
+    image_size: int,
+    keys: tuple[str, ...],
 ) -> None:
     """A PointMaze dataset made the way D4RL's were: a noisy waypoint expert driving to random goals,
     stored goal-conditioned (cut at every success) or single-goal (D4RL maze2d, cut by time).
@@ -70,6 +93,10 @@ def collect_pointmaze_command(
     leaves nothing under the id."""
     from latent_skills.data.makers import InvalidDatasetIdError, check_dataset_id, collect_pointmaze
 
+    if keys and observation != "pixels":
+        raise click.BadParameter(
+            "state fields beside the frame need --observation pixels", param_hint="'--keys'"
+        )
     if dataset_id is not None:  # before anything runs: a bad id must not cost a collection
         try:
             check_dataset_id(dataset_id)
@@ -86,6 +113,9 @@ def collect_pointmaze_command(
             overwrite=overwrite,
             progress=True,
             task=task,
+            observation=observation,
+            image_size=image_size,
+            keys=keys,
         )
     except (FileExistsError, InvalidDatasetIdError) as exc:
         raise UserError(str(exc)) from exc

@@ -1,17 +1,15 @@
 """Build evaluation envs from data (checkpoints, Minari datasets) without trusting the data.
 
-A checkpoint or a dataset is data that people download. It names its evaluation env, and the only
-thing this module does with that name is look it up in gymnasium's registry: the env is built from
-the *registered* spec of that id, with the stored keyword arguments (plain JSON values) and time
-limit. Nothing that the data names is imported or called. A stored spec that names code (an
-``entry_point``, wrappers, a vector entry point, the old API-compatibility shim) is accepted only
-where that code is what the registry already has for the id; an id that is not registered is
-refused. Both refusals are an :class:`UntrustedEnvSpecError` that says how to fix it: register the
-env in this process, or pass the env yourself (``agent.evaluate(env=gym.make(...))``).
-
-What is stored (``EnvRecord.to_json``): ``{"id", "kwargs", "max_episode_steps"}``. Older checkpoints
-hold a whole ``EnvSpec.to_json()``; they still load, and their code-naming fields are checked
-against the registry before anything is built.
+A checkpoint or a dataset is data that people download. It names its evaluation env, and the only thing
+this module does with that name is look it up in gymnasium's registry: the env is built from the
+*registered* spec of that id, with the stored keyword arguments (plain JSON values) and time limit.
+Nothing that the data names is imported or called. A stored spec that names code (an ``entry_point``,
+wrappers, a vector entry point, the old API-compatibility shim) is accepted only where that code is
+what the registry already has for the id; an id that is not registered is refused. Both refusals are
+an :class:`UntrustedEnvSpecError` that says how to fix it: register the env in this process, or pass
+the env yourself (``agent.evaluate(env=gym.make(...))``). What is stored (``EnvRecord.to_json``):
+``{"id", "kwargs", "max_episode_steps"}``. Older checkpoints hold a whole ``EnvSpec.to_json()``; they
+still load, and their code-naming fields are checked against the registry before anything is built.
 """
 
 from __future__ import annotations
@@ -25,6 +23,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
+
+from latent_skills.envs.pixel_maze import register_pixel_maze
 
 # The fields of a stored EnvSpec that name code: they must match the registered spec of the id.
 CODE_FIELDS = ("entry_point", "vector_entry_point", "additional_wrappers", "apply_api_compatibility")
@@ -58,16 +58,12 @@ SAFE_RENDER_MODES = (None, "rgb_array", "rgb_array_list", "depth_array", "depth_
 
 
 class UntrustedEnvSpecError(ValueError):
-    """A stored evaluation env that this process will not build: its id is not registered, or the
-    stored spec names code (entry point, wrappers) that differs from the registered spec."""
+    """A stored evaluation env that this process will not build: its id is not registered, or it names code."""
 
 
 def register_robotics_envs() -> None:
-    """Gymnasium-Robotics envs (PointMaze, AntMaze, FrankaKitchen) and the library's pixel PointMaze
-    (:mod:`latent_skills.envs.pixel_maze`) must be registered before use."""
+    """Gymnasium-Robotics envs and the library's pixel PointMaze must be registered before use."""
     import gymnasium_robotics
-
-    from latent_skills.envs.pixel_maze import register_pixel_maze
 
     gym.register_envs(gymnasium_robotics)
     register_pixel_maze()
