@@ -14,6 +14,7 @@ construction from a dataset, the training data, ``learn``, ``save``/``load`` and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -92,11 +93,14 @@ class LatentSkillAgent:
         self._data: TrainingData | None = None
         self._vec_env: VecEnv | None = None  # get_env(), built on first use
         # Seed only a fork of the global RNG: same seed, same weights, and the caller's RNG is untouched.
+        # Observations pass through the encoder before any network; the networks read its output.
+        # (Parameter-free today, so it is not among the saved modules.)
+        self.observation_encoder = spec.make_encoder().to(self.device).eval()
         self._modules: dict[str, nn.Module] = {}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             for stage in self.stages:
-                self._modules.update(stage.build_modules(config, spec))
+                self._modules.update(stage.build_modules(config, spec, self.observation_encoder.features_dim))
         for module in self._modules.values():
             module.to(self.device).eval()
         self.policy = self._make_policy(torch.Generator(self.device).manual_seed(config.seed))
@@ -105,7 +109,14 @@ class LatentSkillAgent:
         prior = self.prior(self._modules, self.config, self.spec, self.device)
         selector = self.selector(self._modules, self.config, self.spec)
         return SkillPolicy(
-            self._modules["vae"], prior, selector, self.config, self.spec, self.device, generator
+            self._modules["vae"],
+            prior,
+            selector,
+            self.config,
+            self.spec,
+            self.device,
+            generator,
+            self.observation_encoder,
         )
 
     def __getattr__(self, name: str) -> Any:
@@ -263,6 +274,9 @@ class LatentSkillAgent:
 
     def _training_data(self, dataset: minari.MinariDataset) -> TrainingData:
         episodes = EpisodeArrays.from_minari(dataset)
+        if not self.observation_encoder.identity:  # the stages learn from encoded states
+            encoded = self.observation_encoder.encode_array(episodes.observations, self.device)
+            episodes = replace(episodes, observations=encoded)
         return TrainingData(SkillWindows.from_episodes(episodes, self.config.horizon, self.config.gamma))
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:

@@ -129,7 +129,9 @@ class TrainingStage(Generic[ConfigT]):
     optional: ClassVar[bool] = False
 
     @classmethod
-    def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
+    def build_modules(cls, config: Any, spec: AgentSpec, state_dim: int) -> dict[str, nn.Module]:
+        """The modules this stage creates, for ``state_dim``-number states (the observation
+        encoder's output) and ``spec``'s actions."""
         return {}
 
     def __init__(self, ctx: StageContext[ConfigT]) -> None:

@@ -47,10 +47,10 @@ class DistillStage(TrainingStage[LDCQConfig]):
     optional = True
 
     @classmethod
-    def build_modules(cls, config: LDCQConfig, spec: AgentSpec) -> dict[str, nn.Module]:
+    def build_modules(cls, config: LDCQConfig, spec: AgentSpec, state_dim: int) -> dict[str, nn.Module]:
         if config.distill_steps == 0:
             return {}
-        return {"student": StudentDenoiser(config.latent_dim, spec.state_dim, config.denoiser_widths)}
+        return {"student": StudentDenoiser(config.latent_dim, state_dim, config.denoiser_widths)}
 
     def __init__(self, ctx: StageContext[LDCQConfig]) -> None:
         super().__init__(ctx)

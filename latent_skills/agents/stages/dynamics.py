@@ -28,8 +28,8 @@ class DynamicsStage(TrainingStage[LDCPConfig]):
     steps_field = "dynamics_steps"
 
     @classmethod
-    def build_modules(cls, config: LDCPConfig, spec: AgentSpec) -> dict[str, nn.Module]:
-        return {"dynamics": SkillWorldModel(spec.state_dim, config.latent_dim, widths=config.dynamics_widths)}
+    def build_modules(cls, config: LDCPConfig, spec: AgentSpec, state_dim: int) -> dict[str, nn.Module]:
+        return {"dynamics": SkillWorldModel(state_dim, config.latent_dim, widths=config.dynamics_widths)}
 
     def __init__(self, ctx: StageContext[LDCPConfig]) -> None:
         super().__init__(ctx)

@@ -35,11 +35,11 @@ class EnergyStage(TrainingStage[LatentDiffuserConfig]):
     steps_field = "energy_steps"
 
     @classmethod
-    def build_modules(cls, config: LatentDiffuserConfig, spec: AgentSpec) -> dict[str, nn.Module]:
+    def build_modules(
+        cls, config: LatentDiffuserConfig, spec: AgentSpec, state_dim: int
+    ) -> dict[str, nn.Module]:
         rates = DiffusionSchedule(config.diffusion_timesteps).sqrt_alphas_cumprod
-        energy = LatentEnergyModel(
-            config.latent_dim, spec.state_dim, config.energy_widths, signal_rates=rates
-        )
+        energy = LatentEnergyModel(config.latent_dim, state_dim, config.energy_widths, signal_rates=rates)
         return {"energy": energy}
 
     def __init__(self, ctx: StageContext[LatentDiffuserConfig]) -> None:

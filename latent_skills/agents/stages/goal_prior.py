@@ -42,9 +42,9 @@ class GoalPriorStage(PriorStage[LDGCConfig]):
     condition_kind = "state+goal"
 
     @classmethod
-    def build_modules(cls, config: LDGCConfig, spec: AgentSpec) -> dict[str, nn.Module]:
+    def build_modules(cls, config: LDGCConfig, spec: AgentSpec, state_dim: int) -> dict[str, nn.Module]:
         # "goal" dropout: the condition ends in a goal-present flag (see GoalDiffusionPrior)
-        cond_dim = spec.state_dim + (1 if config.goal_dropout == "goal" else 0)
+        cond_dim = state_dim + (1 if config.goal_dropout == "goal" else 0)
         latent_norm = StateNormalizer(config.latent_dim)
         denoiser = LatentDenoiser(config.latent_dim, cond_dim, widths=config.denoiser_widths)
         return {"latent_norm": latent_norm, "denoiser": denoiser}

@@ -27,10 +27,10 @@ class PriorStage(TrainingStage[ConfigT]):
     condition_kind = "state"
 
     @classmethod
-    def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
+    def build_modules(cls, config: Any, spec: AgentSpec, state_dim: int) -> dict[str, nn.Module]:
         # The prior diffuses standardised latents: the schedule assumes unit-scale data.
         latent_norm = StateNormalizer(config.latent_dim)
-        denoiser = LatentDenoiser(config.latent_dim, spec.state_dim, widths=config.denoiser_widths)
+        denoiser = LatentDenoiser(config.latent_dim, state_dim, widths=config.denoiser_widths)
         return {"latent_norm": latent_norm, "denoiser": denoiser}
 
     def __init__(self, ctx: StageContext[ConfigT]) -> None:

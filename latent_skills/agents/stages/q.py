@@ -52,8 +52,8 @@ class QStage(TrainingStage[LDCQConfig]):
     steps_field = "q_steps"
 
     @classmethod
-    def build_modules(cls, config: LDCQConfig, spec: AgentSpec) -> dict[str, nn.Module]:
-        critic = TwinCritic(spec.state_dim, config.latent_dim, widths=config.q_widths)
+    def build_modules(cls, config: LDCQConfig, spec: AgentSpec, state_dim: int) -> dict[str, nn.Module]:
+        critic = TwinCritic(state_dim, config.latent_dim, widths=config.q_widths)
         return {"critic": critic, "critic_target": copy.deepcopy(critic).requires_grad_(False)}
 
     def __init__(self, ctx: StageContext[LDCQConfig]) -> None:

@@ -43,9 +43,9 @@ class SkillsStage(TrainingStage[AgentConfig]):
     steps_field = "skills_steps"
 
     @classmethod
-    def build_modules(cls, config: AgentConfig, spec: AgentSpec) -> dict[str, nn.Module]:
+    def build_modules(cls, config: AgentConfig, spec: AgentSpec, state_dim: int) -> dict[str, nn.Module]:
         vae = SkillVAE(
-            spec.state_dim,
+            state_dim,
             spec.action_dim,
             config.horizon,
             latent_dim=config.latent_dim,
