@@ -1,7 +1,8 @@
 """Fingerprints of every agent's trained weights and actions: the check that a reshape changed nothing.
 
 Trains each of the library's agents twice from a fixed seed — the tests' tiny settings and the quick
-preset at a tenth of its steps — on the local PointMaze UMaze dataset, then records a SHA-256 of
+preset at a tenth of its steps — on a small PointMaze UMaze dataset made for it (20k steps, seed 0; made
+once under ``MINARI_DATASETS_PATH``), then records a SHA-256 of
 every weight tensor and of the actions ``predict`` gives on 32 fixed observations. Run it before and
 after a change that should not move a number, and compare::
 
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.record import pointmaze_dataset, use_temporary_datasets_path
+from benchmarks.record import use_temporary_datasets_path
 
 TINY: dict[str, Any] = {
     "horizon": 5,
@@ -75,6 +76,19 @@ def quick_tenth(config_class: Any) -> dict[str, Any]:
     }
 
 
+DATASET_ID = "latent-skills/fingerprint/umaze-20k-v0"
+
+
+def small_umaze() -> str:
+    """The id of the fingerprints' own dataset, made if it is not local."""
+    from latent_skills.data.loading import is_local
+    from latent_skills.data.makers import collect_pointmaze
+
+    if not is_local(DATASET_ID):
+        collect_pointmaze("umaze", steps=20_000, seed=0, dataset_id=DATASET_ID, progress=False)
+    return DATASET_ID
+
+
 def run(dataset_id: str) -> dict[str, dict[str, str]]:
     from latent_skills.agents.registry import agent_class, agent_names
     from latent_skills.data.loading import load_dataset
@@ -117,11 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="where to write the fingerprints (JSON)")
     parser.add_argument("--compare", type=Path, help="a fingerprint file to compare with")
-    parser.add_argument("--steps", type=int, default=100_000, help="steps of the UMaze dataset")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     use_temporary_datasets_path()
-    dataset_id, _ = pointmaze_dataset("umaze", args.steps, "goal-conditioned")
+    dataset_id = small_umaze()
     now = run(dataset_id)
     args.out.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
     if args.compare is None:

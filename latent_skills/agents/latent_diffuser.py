@@ -31,6 +31,15 @@ from .stages import CandidateBank, EnergyStage, PriorStage, QStage, SkillsStage,
 
 @register_agent
 class LatentDiffuser(QLearningAgent):
+    """LatentDiffuser (*Efficient Planning with Latent Diffusion*): LDCQ's skills, latent diffusion
+    prior and Q-function, plus a time-dependent energy model trained by contrastive energy prediction,
+    so that sampling the prior with energy guidance draws skills from p(z | s) · exp(β Q(s, z)); the
+    best guided sample by Q is decoded into actions closed-loop.
+
+    Stages: skills, prior, q, energy. Acting:
+    :class:`~latent_skills.agents.priors.EnergyGuidedPrior`, :class:`~latent_skills.agents.selectors.QArgmax`.
+    """
+
     config_class = LatentDiffuserConfig
     config: LatentDiffuserConfig
     stages = (SkillsStage, PriorStage, QStage, EnergyStage)

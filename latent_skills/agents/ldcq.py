@@ -36,6 +36,15 @@ class QLearningAgent(LatentSkillAgent):
 
 @register_agent
 class LDCQ(QLearningAgent):
+    """Latent Diffusion-Constrained Q-learning (LDCQ, *Reasoning with Latent Diffusion in Offline
+    Reinforcement Learning*): a β-VAE learns H-step skills, a latent diffusion prior learns which skills
+    the data supports in each state, and a clipped double Q-function over (state, skill) picks the best
+    of the skills sampled from that prior; the chosen skill is decoded into actions closed-loop.
+
+    Stages: skills, prior, (distill), q. Acting: :class:`~latent_skills.agents.priors.DiffusionPrior`
+    proposes ``act_candidates`` latents, :class:`~latent_skills.agents.selectors.QArgmax` picks one.
+    """
+
     config_class = LDCQConfig
     config: LDCQConfig
     stages = (SkillsStage, PriorStage, DistillStage, QStage)

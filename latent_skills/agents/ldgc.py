@@ -25,6 +25,16 @@ from .stages import GoalPriorStage, SkillsStage, hindsight_goals
 
 @register_agent
 class LDGC(LatentSkillAgent):
+    """Latent Diffusion Goal Conditioning (LDGC, *Reasoning with Latent Diffusion in Offline
+    Reinforcement Learning*, §4.3): a β-VAE learns H-step skills and a latent diffusion prior
+    p(z | s, g) learns, from hindsight goals, which skills lead from a state toward a goal; acting
+    samples it with classifier-free guidance toward the env's desired goal and decodes the medoid of
+    the samples. No Q-function: it needs observations with ``achieved_goal`` and ``desired_goal``.
+
+    Stages: skills, prior (goal-conditioned). Acting:
+    :class:`~latent_skills.agents.priors.GoalDiffusionPrior`, :class:`~latent_skills.agents.selectors.Medoid`.
+    """
+
     config_class = LDGCConfig
     config: LDGCConfig
     stages = (SkillsStage, GoalPriorStage)
