@@ -7,9 +7,11 @@ a selector that picks one, and the stages that train them.
         prior = DiffusionPrior
         selector = QArgmax
 
-The stages build the modules (in their order, from the config's seed) and train them; the prior and
-the selector read them when acting, through :class:`SkillPolicy`. This class holds what is common:
-construction from a dataset, the training data, ``learn``, ``save``/``load`` and the Hub.
+The stages build the modules (in their order, from the config's seed) for states of the observation
+encoder's output size, and train them, each from a :class:`~.stages.StageContext` this class builds;
+the prior and the selector read the modules when acting, through :class:`SkillPolicy`, which passes
+observations through the encoder first. This class holds what is common: construction from a
+dataset, the training data, ``learn``, ``save``/``load`` and the Hub.
 """
 
 from __future__ import annotations
