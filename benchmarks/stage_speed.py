@@ -72,6 +72,7 @@ def profiled(work: Any) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from latent_skills import LDCQ
     from latent_skills.agents import stages
+    from latent_skills.agents.stages import q as q_stage
 
     dataset_id, _ = pointmaze_dataset(args.maze, args.steps)
     # the bank path (a short timed run would otherwise draw candidates on the fly)
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "states_per_s": len(bank.unique_rows) / bank_s,
                 "chunk_states": stages.sampling_chunk(agent.device),
             }
-            stages.build_candidate_bank = lambda *a, _bank=bank, **k: _bank  # the Q stage reuses it
+            q_stage.build_candidate_bank = lambda *a, _bank=bank, **k: _bank  # the Q stage reuses it
         clock = StepClock()
         t = time.perf_counter()
         agent.learn(

@@ -62,6 +62,33 @@ def random_box_buffers(
     return buffers
 
 
+def observation_buffers(space: gym.Space, n_episodes: int = 3, steps: int = 20) -> list[EpisodeBuffer]:
+    """Episodes of random observations from ``space`` and random 2-d actions."""
+    space.seed(0)
+    rng = np.random.default_rng(0)
+    buffers = []
+    for e in range(n_episodes):
+        samples = [space.sample() for _ in range(steps + 1)]
+        observations = (
+            {k: np.stack([o[k] for o in samples]) for k in samples[0]}
+            if isinstance(space, gym.spaces.Dict)
+            else np.stack(samples)
+        )
+        ends = np.zeros(steps, bool)
+        ends[-1] = True
+        buffers.append(
+            EpisodeBuffer(
+                id=e,
+                observations=observations,
+                actions=rng.uniform(-1, 1, (steps, 2)).astype(np.float32),
+                rewards=rng.normal(size=steps),
+                terminations=np.zeros(steps, bool),
+                truncations=ends,
+            )
+        )
+    return buffers
+
+
 @pytest.fixture
 def box_dataset(minari_root) -> minari.MinariDataset:
     """Episodes shorter than, equal to and longer than H = 5, terminated and truncated."""

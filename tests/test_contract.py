@@ -6,6 +6,9 @@ One tiny goal-conditioned PointMaze dataset (LDGC and LDCP's default cost need `
 ``trained`` fixture); the tests below leave it unchanged, and compare against a snapshot of its weights
 taken right after training.
 
+The observation kind is an axis too, as d3rlpy's algo_tester varies the observation shape: the Dict
+of Boxes above, a flat Box, and the kinds no observation encoder takes (refused at ``from_dataset``).
+
 Only the public API is used here: a refactor of the agents' insides must keep every test passing.
 An agent's own behaviour (Q values on a chain, guidance, planning, energy, ...) is tested in its own file.
 
@@ -25,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 from agent_helpers import TINY
-from conftest import record_env_buffers, write_dataset
+from conftest import observation_buffers, record_env_buffers, write_dataset
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from latent_skills import LatentSkillAgent, TrainingDivergedError, TrainingInterrupted, load_agent
@@ -35,6 +38,7 @@ from latent_skills.agents import (
     QArgmax,
     QStage,
     SkillsStage,
+    TreeSearch,
     register_agent,
 )
 from latent_skills.agents.registry import agent_class, agent_names
@@ -423,6 +427,78 @@ def test_reuse_skills_copies_the_vae(trained, dataset):
     assert target.stages_completed == list(trained.stages)
     assert_same_weights({"vae": weights(target)["vae"]}, {"vae": trained.weights["vae"]})
     assert_same_weights(weights(source), trained.weights)  # the source is not changed
+
+
+# --------------------------------------------------------------------------- observation kinds
+# As d3rlpy's algo_tester varies the observation shape: the Dict of Boxes above (PointMaze's), a flat
+# Box here (every agent that needs no goals learns, acts, saves and loads on it), and the kinds no
+# observation encoder takes, which every agent refuses at from_dataset, naming what is supported.
+FLAT_OBS = 5
+IMAGE = gym.spaces.Box(0, 255, (6, 6, 3), np.uint8)
+REFUSED: dict[str, tuple[gym.Space, str]] = {  # the space, and what the error says of it
+    "discrete": (gym.spaces.Discrete(4), "Discrete"),
+    "image": (IMAGE, "an image"),
+    "dict with an image": (
+        gym.spaces.Dict({"pixels": IMAGE, "position": gym.spaces.Box(-1.0, 1.0, (2,), np.float32)}),
+        "'pixels'.*an image",
+    ),
+}
+
+
+def write_observation_dataset(dataset_id: str, space: gym.Space) -> Any:
+    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    buffers = observation_buffers(space)
+    return write_dataset(dataset_id, buffers, observation_space=space, action_space=action_space)
+
+
+@pytest.fixture(scope="module")
+def flat_box_dataset(dataset):
+    """Box(5,) observations, in the store the ``dataset`` fixture set (a loaded agent finds it by id)."""
+    return write_observation_dataset("test/box/contract-v0", gym.spaces.Box(-5, 5, (FLAT_OBS,), np.float32))
+
+
+@pytest.fixture(scope="module")
+def refused_datasets(dataset):
+    return {
+        kind: write_observation_dataset(f"test/refused/{kind.replace(' ', '-')}-v0", space)
+        for kind, (space, _) in REFUSED.items()
+    }
+
+
+def test_flat_box_observations(name, flat_box_dataset, tmp_path):
+    cls, settings = agent_class(name), settings_for(name)
+    if cls.prior.condition_kind == "state+goal":  # a goal-conditioned prior needs the goal parts
+        with pytest.raises(ValueError, match="goal-conditioned observations"):
+            cls.from_dataset(flat_box_dataset, seed=SEED, **settings)
+        return
+    agent = cls.from_dataset(flat_box_dataset, seed=SEED, **settings).learn()
+    assert agent.stages_completed == list(contract_of(name).stages)
+
+    def with_cost(agent: Any) -> Any:  # the tree search's default cost needs goals: give one
+        if isinstance(agent.policy.selector, TreeSearch):
+            agent.set_cost(lambda states, predicted: predicted.norm(dim=-1))
+        return agent
+
+    with_cost(agent)
+    obs = np.random.default_rng(1).uniform(-5, 5, (BATCH, FLAT_OBS)).astype(np.float32)
+    D = agent.config.latent_dim
+    action, (z, _) = agent.predict(obs[0], deterministic=True)
+    assert action.shape == (2,) and z.shape == (1, D) and np.isfinite(action).all()
+    actions, (z, _) = agent.predict(obs, deterministic=True)
+    assert actions.shape == (BATCH, 2) and z.shape == (BATCH, D)
+    assert agent.sample_latents(obs, 3).shape == (BATCH, 3, D)
+    loaded = with_cost(load_agent(str(agent.save(tmp_path / "box"))))
+    assert type(loaded) is cls and loaded.spec == agent.spec
+    got, (got_z, _) = loaded.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(got, actions)
+    np.testing.assert_array_equal(got_z, z)
+
+
+@pytest.mark.parametrize("kind", REFUSED)
+def test_observations_no_encoder_takes_are_refused_at_from_dataset(name, kind, refused_datasets):
+    _, says = REFUSED[kind]
+    with pytest.raises(ValueError, match=f"No observation encoder takes.*{says}.*Supported parts"):
+        agent_class(name).from_dataset(refused_datasets[kind], seed=SEED, **settings_for(name))
 
 
 # --------------------------------------------------------------------------- a new composition

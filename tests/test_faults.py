@@ -253,8 +253,8 @@ def test_on_an_accelerator_the_flags_are_read_every_log_interval(chain, monkeypa
 
 def test_batches_gathered_on_the_device_train_the_same_weights(pointmaze_dataset, monkeypatch):
     """The accelerator path (arrays uploaded once, batches gathered on the device), run on a CPU."""
-    from latent_skills.agents import stages
     from latent_skills.agents.replay import DevicePrioritizedSampler
+    from latent_skills.agents.stages import base as stage_base
 
     device_updates: list[int] = []
     original = DevicePrioritizedSampler.update
@@ -271,7 +271,7 @@ def test_batches_gathered_on_the_device_train_the_same_weights(pointmaze_dataset
         settings.update(dynamics_steps=12) if cls is LDCP else None
         host = cls.from_dataset(pointmaze_dataset, seed=1, **settings).learn()
         with monkeypatch.context() as patch:
-            patch.setattr(stages, "gathers_on_device", lambda device: True)
+            patch.setattr(stage_base, "gathers_on_device", lambda device: True)
             on_device = cls.from_dataset(pointmaze_dataset, seed=1, **settings).learn()
             assert any(key.startswith("device_arrays:") for key in on_device.data.extras)
         # the same batches; Q's priorities are kept on the device there, equal to float32 rounding

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .resume import TrainingInterrupted
     from .selectors import First, LatentSelector, Medoid, QArgmax, TreeSearch
     from .stages import (
+        DistillStage,
         DynamicsStage,
         EnergyStage,
         GoalPriorStage,
@@ -56,6 +57,7 @@ _EXPORTS = {
     **dict.fromkeys(("First", "LatentSelector", "Medoid", "QArgmax", "TreeSearch"), ".selectors"),
     **dict.fromkeys(
         (
+            "DistillStage",
             "DynamicsStage",
             "EnergyStage",
             "GoalPriorStage",
@@ -75,6 +77,7 @@ __all__ = [
     "LDCQ",
     "LDGC",
     "DiffusionPrior",
+    "DistillStage",
     "DynamicsStage",
     "EnergyGuidedPrior",
     "EnergyStage",

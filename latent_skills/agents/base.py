@@ -7,14 +7,16 @@ a selector that picks one, and the stages that train them.
         prior = DiffusionPrior
         selector = QArgmax
 
-The stages build the modules (in their order, from the config's seed) and train them; the prior and
-the selector read them when acting, through :class:`SkillPolicy`. This class holds what is common:
-construction from a dataset, the training data, ``learn``, ``save``/``load`` and the Hub.
+The stages build the modules (in their order, from the config's seed) for states of the observation
+encoder's output size, and train them, each from a :class:`~.stages.StageContext` this class builds;
+the prior and the selector read the modules when acting, through :class:`SkillPolicy`, which passes
+observations through the encoder first. This class holds what is common: construction from a
+dataset, the training data, ``learn``, ``save``/``load`` and the Hub.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -27,7 +29,6 @@ from stable_baselines3.common.logger import Logger, configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from torch import nn
-from tqdm.auto import tqdm
 
 from latent_skills.config import AgentConfig, ConfigError
 from latent_skills.data import EpisodeArrays, SkillWindows, load_dataset
@@ -40,18 +41,10 @@ from .policy import SkillPolicy, SkillState
 from .priors import DiffusionPrior, LatentPrior
 from .selectors import First, LatentSelector
 from .spec import AgentSpec, default_horizon, register_robotics_envs
-from .stages import PriorStage, SkillsStage, TrainingStage, TrainingState
+from .stages import PriorStage, SkillsStage, StageContext, StageStreams, TrainingStage, TrainingState
+from .training_data import TrainingData
 
 TrainingDivergedError = divergence.TrainingDivergedError
-
-
-@dataclass
-class TrainingData:
-    """The dataset as the stages use it (kept in memory, never saved)."""
-
-    windows: SkillWindows
-    posterior: tuple[np.ndarray, np.ndarray] | None = None  # q(z|τ) mean, std per window
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class LatentSkillAgent:
@@ -102,11 +95,14 @@ class LatentSkillAgent:
         self._data: TrainingData | None = None
         self._vec_env: VecEnv | None = None  # get_env(), built on first use
         # Seed only a fork of the global RNG: same seed, same weights, and the caller's RNG is untouched.
+        # Observations pass through the encoder before any network; the networks read its output.
+        # (Parameter-free today, so it is not among the saved modules.)
+        self.observation_encoder = spec.make_encoder().to(self.device).eval()
         self._modules: dict[str, nn.Module] = {}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             for stage in self.stages:
-                self._modules.update(stage.build_modules(config, spec))
+                self._modules.update(stage.build_modules(config, spec, self.observation_encoder.features_dim))
         for module in self._modules.values():
             module.to(self.device).eval()
         self.policy = self._make_policy(torch.Generator(self.device).manual_seed(config.seed))
@@ -115,7 +111,14 @@ class LatentSkillAgent:
         prior = self.prior(self._modules, self.config, self.spec, self.device)
         selector = self.selector(self._modules, self.config, self.spec)
         return SkillPolicy(
-            self._modules["vae"], prior, selector, self.config, self.spec, self.device, generator
+            self._modules["vae"],
+            prior,
+            selector,
+            self.config,
+            self.spec,
+            self.device,
+            generator,
+            self.observation_encoder,
         )
 
     def __getattr__(self, name: str) -> Any:
@@ -146,7 +149,20 @@ class LatentSkillAgent:
 
     def make_stage(self, name: str) -> TrainingStage:
         """A stage of this agent, ready to train (its optimiser, data and generators built)."""
-        return self.stage_class(name)(self, self.stage_stream(name))
+        return self.stage_class(name)(self.stage_context(name))
+
+    def stage_context(self, name: str) -> StageContext[Any]:
+        """What stage ``name`` sees of this agent (see :class:`~.stages.StageContext`)."""
+        return StageContext(
+            config=self.config,
+            spec=self.spec,
+            data=self.data,
+            modules=self.modules(),
+            prior=self.policy.prior,
+            device=self.device,
+            streams=StageStreams.seeded(self.config.seed, self.stage_stream(name), self.device),
+            progress=self.progress,
+        )
 
     @classmethod
     def stage_stream(cls, name: str) -> int:
@@ -260,27 +276,18 @@ class LatentSkillAgent:
 
     def _training_data(self, dataset: minari.MinariDataset) -> TrainingData:
         episodes = EpisodeArrays.from_minari(dataset)
+        if not self.observation_encoder.identity:  # the stages learn from encoded states
+            encoded = self.observation_encoder.encode_array(episodes.observations, self.device)
+            episodes = replace(episodes, observations=encoded)
         return TrainingData(SkillWindows.from_episodes(episodes, self.config.horizon, self.config.gamma))
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.device)
 
-    @torch.no_grad()
     def posterior(self, batch_size: int = 4096, progress_bar: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """q(z|τ) mean and std of every training window (computed once per trained encoder)."""
-        if self.data.posterior is None:
-            w, vae = self.data.windows, cast(SkillVAE, self._modules["vae"])
-            mean = np.empty((len(w), self.config.latent_dim), np.float32)
-            std = np.empty_like(mean)
-            vae.eval()
-            for lo in tqdm(range(0, len(w), batch_size), desc="encode windows", disable=not progress_bar):
-                idx = np.arange(lo, min(lo + batch_size, len(w)))
-                m, s = vae.encode(
-                    self._tensor(w.states[idx]), self._tensor(w.actions[idx]), self._tensor(w.mask[idx])
-                )
-                mean[idx], std[idx] = m.cpu().numpy(), s.cpu().numpy()
-            self.data.posterior = (mean, std)
-        return self.data.posterior
+        vae = cast(SkillVAE, self._modules["vae"])
+        return self.data.posterior_of(vae, self.device, batch_size, progress_bar)
 
     # ------------------------------------------------------------------ training
     def set_logger(self, logger: Logger) -> None:

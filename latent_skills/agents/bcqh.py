@@ -21,6 +21,15 @@ from .stages import QStage, SkillsStage
 
 @register_agent
 class BCQH(QLearningAgent):
+    """Batch-constrained Q-learning over skills (BCQ-H, the ablation of *Reasoning with Latent
+    Diffusion in Offline Reinforcement Learning*, §5.3): LDCQ's skills and Q-learning, with every
+    candidate skill drawn from the skill VAE's conditional Gaussian prior p(z | s) instead of a
+    diffusion model, which isolates what latent diffusion adds.
+
+    Stages: skills, q. Acting: :class:`~latent_skills.agents.priors.GaussianPrior`,
+    :class:`~latent_skills.agents.selectors.QArgmax`.
+    """
+
     config_class = BCQHConfig
     config: BCQHConfig
     stages = (SkillsStage, QStage)

@@ -15,9 +15,12 @@ candidates (the target's max) stay unguided, so the critic is LDCQ's and can be 
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from latent_skills.config import LatentDiffuserConfig
+from latent_skills.nn import TwinCritic
 
 from .ldcq import QLearningAgent
 from .priors import EnergyGuidedPrior
@@ -28,6 +31,15 @@ from .stages import CandidateBank, EnergyStage, PriorStage, QStage, SkillsStage,
 
 @register_agent
 class LatentDiffuser(QLearningAgent):
+    """LatentDiffuser (*Efficient Planning with Latent Diffusion*): LDCQ's skills, latent diffusion
+    prior and Q-function, plus a time-dependent energy model trained by contrastive energy prediction,
+    so that sampling the prior with energy guidance draws skills from p(z | s) · exp(β Q(s, z)); the
+    best guided sample by Q is decoded into actions closed-loop.
+
+    Stages: skills, prior, q, energy. Acting:
+    :class:`~latent_skills.agents.priors.EnergyGuidedPrior`, :class:`~latent_skills.agents.selectors.QArgmax`.
+    """
+
     config_class = LatentDiffuserConfig
     config: LatentDiffuserConfig
     stages = (SkillsStage, PriorStage, QStage, EnergyStage)
@@ -38,7 +50,16 @@ class LatentDiffuser(QLearningAgent):
         self, progress_bar: bool = False, chunk_states: int | None = None
     ) -> tuple[CandidateBank, np.ndarray]:
         """K unguided prior samples per window's first state, and min_j Q_j of each: ``(bank, q)``."""
-        return build_energy_support(self, progress_bar, chunk_states)
+        critic = cast(TwinCritic, self.modules()["critic"])
+        return build_energy_support(
+            self.data.windows,
+            self.policy.prior.plain,
+            critic,
+            self.config,
+            self.device,
+            progress_bar,
+            chunk_states,
+        )
 
 
 __all__ = ["LatentDiffuser"]

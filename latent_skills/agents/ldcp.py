@@ -70,7 +70,7 @@ class LDCP(LatentSkillAgent):
         latents for every state) or ``(B, n, D)``. Returns ``(n, S)`` for one observation with
         ``(n, D)`` latents, else ``(B, n, S)``.
         """
-        states, single = self.policy.flat_states(observation)
+        states, single = self.policy.states(observation)
         z = np.asarray(latents, np.float32)
         D = self.config.latent_dim
         if z.ndim not in (2, 3) or z.shape[-1] != D:
@@ -79,7 +79,7 @@ class LDCP(LatentSkillAgent):
             raise ValueError(f"latents are for {len(z)} states but the observation has {len(states)}")
         z_t = self._tensor(z if z.ndim == 3 else z[None])
         dynamics = cast(SkillWorldModel, self.modules()["dynamics"])
-        ends = dynamics.predict(self._tensor(states)[:, None], z_t).cpu().numpy()
+        ends = dynamics.predict(states[:, None], z_t).cpu().numpy()
         return ends[0] if single and z.ndim == 2 else ends
 
     def plan(self, observation: Any, *, deterministic: bool = False, seed: int | None = None) -> Plan:
@@ -90,10 +90,10 @@ class LDCP(LatentSkillAgent):
         leading batch axis even for one observation.
         """
         policy = self.policy
-        states, _ = policy.flat_states(observation)
+        states, _ = policy.states(observation)
         generator = policy.seeded(self.config.seed if deterministic else seed)
         search: TreeSearch = policy.selector  # type: ignore[assignment]
-        first, ends, scores = search.search(self._tensor(states), policy.prior, generator, deterministic)
+        first, ends, scores = search.search(states, policy.prior, generator, deterministic)
         return Plan(
             latents=first.cpu().numpy(),
             end_states=ends.cpu().numpy(),

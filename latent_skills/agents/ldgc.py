@@ -25,6 +25,16 @@ from .stages import GoalPriorStage, SkillsStage, hindsight_goals
 
 @register_agent
 class LDGC(LatentSkillAgent):
+    """Latent Diffusion Goal Conditioning (LDGC, *Reasoning with Latent Diffusion in Offline
+    Reinforcement Learning*, §4.3): a β-VAE learns H-step skills and a latent diffusion prior
+    p(z | s, g) learns, from hindsight goals, which skills lead from a state toward a goal; acting
+    samples it with classifier-free guidance toward the env's desired goal and decodes the medoid of
+    the samples. No Q-function: it needs observations with ``achieved_goal`` and ``desired_goal``.
+
+    Stages: skills, prior (goal-conditioned). Acting:
+    :class:`~latent_skills.agents.priors.GoalDiffusionPrior`, :class:`~latent_skills.agents.selectors.Medoid`.
+    """
+
     config_class = LDGCConfig
     config: LDGCConfig
     stages = (SkillsStage, GoalPriorStage)
@@ -34,7 +44,11 @@ class LDGC(LatentSkillAgent):
     def hindsight_goals(self, window_idx: np.ndarray, seed: int = 0) -> np.ndarray:
         """Achieved goals k ~ Geometric(mean hindsight_horizons · H) steps after each window's first
         state, in the same episode (the episode's last state where it ends sooner), ``(n, G)``."""
-        return hindsight_goals(self, window_idx, np.random.default_rng(seed))
+        c, achieved = self.config, self.spec.flattener.slice_of("achieved_goal")
+        mean_steps = c.hindsight_horizons * c.horizon
+        return hindsight_goals(
+            self.data.windows, achieved, mean_steps, window_idx, np.random.default_rng(seed)
+        )
 
 
 __all__ = ["LDGC"]

@@ -17,6 +17,7 @@ import torch
 from latent_skills.config import AgentConfig
 from latent_skills.envs import evaluate_policy_vec
 from latent_skills.envs.protocols import AUTO, DATASET, EvaluationProtocol, choose_protocol
+from latent_skills.nn.encoders import ObservationEncoder
 
 from .priors import LatentPrior
 from .selectors import LatentSelector
@@ -26,7 +27,8 @@ SkillState = tuple[np.ndarray, np.ndarray]  # (latent per env (n, D), steps sinc
 
 
 class SkillPolicy:
-    """``predict`` (SB3's contract), ``sample_latents`` and ``evaluate`` over prior → selector → decoder."""
+    """``predict`` (SB3's contract), ``sample_latents`` and ``evaluate`` over observation encoder →
+    prior → selector → decoder."""
 
     def __init__(
         self,
@@ -37,13 +39,24 @@ class SkillPolicy:
         spec: AgentSpec,
         device: torch.device,
         generator: torch.Generator,
+        encoder: ObservationEncoder,
     ) -> None:
         self.vae, self.prior, self.selector = vae, prior, selector
         self.config, self.spec, self.device = config, spec, device
         self.generator = generator  # the acting RNG: predict(deterministic=False), sample_latents()
+        self.encoder = encoder  # observations -> the states the networks read
 
     def tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.device)
+
+    def encode(self, flat: np.ndarray) -> torch.Tensor:
+        """Flat observations ``(B, S)`` as the states the networks read, on the device."""
+        return self.encoder(self.tensor(np.asarray(flat, np.float32)))
+
+    def states(self, observation: Any) -> tuple[torch.Tensor, bool]:
+        """The encoded states ``(B, F)`` of ``observation`` (one or a batch) and whether it was one."""
+        flat, single = self.flat_states(observation)
+        return self.encode(flat), single
 
     def flat_states(self, observation: Any) -> tuple[np.ndarray, bool]:
         """Flat states ``(B, S)`` and whether ``observation`` was a single one; non-finite values are
@@ -67,10 +80,8 @@ class SkillPolicy:
     ) -> np.ndarray:
         """``n`` latents from the prior: ``(n, D)`` for one observation, ``(B, n, D)`` for a batch;
         ``sampler`` passes the prior's own settings (solver, steps, guidance, ...)."""
-        states, single = self.flat_states(observation)
-        z = self.prior.sample(
-            self.tensor(np.asarray(states, np.float32)), n, generator=self.seeded(seed), **sampler
-        )
+        states, single = self.states(observation)
+        z = self.prior.sample(states, n, generator=self.seeded(seed), **sampler)
         latents = z.cpu().numpy()
         return latents[0] if single else latents
 
@@ -89,8 +100,8 @@ class SkillPolicy:
         the same candidate noise (seeded from the config's seed, the same for every env of a batch)
         and the decoder returns its means.
         """
-        states, single = self.flat_states(observation)
-        n, every, dim = len(states), self.config.replan_every, self.config.latent_dim
+        s, single = self.states(observation)
+        n, every, dim = len(s), self.config.replan_every, self.config.latent_dim
         if state is None:
             z = np.zeros((n, dim), np.float32)
             since = np.full(n, every, np.int64)
@@ -102,7 +113,6 @@ class SkillPolicy:
                 )
         if episode_start is not None:
             since[np.asarray(episode_start, bool).reshape(n)] = every
-        s = self.tensor(states)
         replan = since >= every
         if replan.any():
             gen = self.seeded(self.config.seed) if deterministic else self.generator
@@ -172,6 +182,7 @@ class SkillPolicy:
             self.spec,
             self.device,
             torch.Generator(self.device).manual_seed(seed),
+            self.encoder,
         )
         result = evaluate_policy_vec(
             episodes_policy,

@@ -20,6 +20,7 @@ from latent_skills.envs.safe_make import (
     make_registered_env,
     register_robotics_envs,
 )
+from latent_skills.nn.encoders import FlatEncoder, ObservationEncoder, encoder_kinds
 
 __all__ = ["AgentSpec", "UntrustedEnvSpecError", "default_horizon", "register_robotics_envs"]
 
@@ -36,10 +37,21 @@ class AgentSpec:
     # gymnasium EnvSpec). Built from the registered id only: see latent_skills.envs.safe_make.
     eval_env_spec: str | None = None
     reference_scores: tuple[float, float] | None = None
+    # the encoder kind of each observation part (latent_skills.nn.encoders); None: every part "flat"
+    encoders: tuple[str, ...] | None = None
 
     @property
     def state_dim(self) -> int:
+        """The flat observation's size (the networks read the encoder's output: see :meth:`make_encoder`)."""
         return self.flattener.dim
+
+    @property
+    def encoder_kinds(self) -> tuple[str, ...]:
+        return self.encoders or (FlatEncoder.kind,) * len(self.flattener.segments)
+
+    def make_encoder(self) -> ObservationEncoder:
+        """The observation encoder: each part of the flat observation through its kind's encoder."""
+        return ObservationEncoder(self.flattener.segments, self.encoder_kinds)
 
     @property
     def action_dim(self) -> int:
@@ -97,6 +109,7 @@ class AgentSpec:
         ``env=``). A kwarg of ``env`` that is not JSON is a ValueError naming it, unless it is the
         registered default (see :meth:`EnvRecord.from_spec`).
         """
+        kinds = encoder_kinds(dataset.observation_space)  # before flattening: what cannot be encoded
         space = dataset.action_space
         if not isinstance(space, gym.spaces.Box):
             raise TypeError(
@@ -119,9 +132,12 @@ class AgentSpec:
             dataset_id=dataset.spec.dataset_id,
             eval_env_spec=None if record is None else record.to_json(),
             reference_scores=reference_scores(dataset),
+            encoders=None if set(kinds) <= {FlatEncoder.kind} else kinds,
         )
 
     def to_dict(self) -> dict[str, Any]:
+        # "encoders" only where a part is not flat: the checkpoints of flat observations stay as they were
+        encoders = {} if self.encoders is None else {"encoders": list(self.encoders)}
         return {
             "observation": self.flattener.to_dict(),
             "action_low": list(self.action_low),
@@ -129,6 +145,7 @@ class AgentSpec:
             "dataset_id": self.dataset_id,
             "eval_env_spec": None if self.eval_env is None else self.eval_env.to_dict(),
             "reference_scores": None if self.reference_scores is None else list(self.reference_scores),
+            **encoders,
         }
 
     @classmethod
@@ -146,4 +163,5 @@ class AgentSpec:
             dataset_id=data.get("dataset_id"),
             eval_env_spec=None if record is None else record.to_json(),
             reference_scores=None if scores is None else (float(scores[0]), float(scores[1])),
+            encoders=None if data.get("encoders") is None else tuple(str(k) for k in data["encoders"]),
         )

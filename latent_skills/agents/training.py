@@ -303,21 +303,22 @@ def run_stage(
         with signals.steps():
             for step in range(first, n_steps):
                 with autocast(agent.device, precision):
-                    loss, metrics = stage.loss(step)
-                logs = {key: value.detach() for key, value in metrics.items()}  # 0-dim, on the device
+                    result = stage.loss(step)
+                loss, share = result.loss, result.shard.weight  # share: this rank's, of the global batch
+                logs = {key: value.detach() for key, value in result.metrics.items()}  # 0-dim, on the device
                 stage.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                distributed.all_reduce_gradients(params, stage.shard_weight)  # the global batch's mean
+                distributed.all_reduce_gradients(params, share)  # the global batch's mean
                 grad_norm = nn.utils.clip_grad_norm_(params, agent.config.grad_clip)
                 watch.observe(step, loss, grad_norm)
                 if watch.due(step):
                     watch.check(name)  # before the update: these weights gave a finite loss
                 stage.optimizer.step()
-                stage.after_step(step)
+                stage.after_step(step, result)
                 agent.num_timesteps += 1
                 done = step + 1
                 for key, value in logs.items():  # weighted by the rank's share: summed over ranks below
-                    running[key] = running.get(key, 0.0) + stage.shard_weight * value
+                    running[key] = running.get(key, 0.0) + share * value
                 if done % log_interval == 0 or done == n_steps:
                     count = (step % log_interval) + 1
                     means = dict(

@@ -48,20 +48,30 @@ def _selected_keys(space: gym.spaces.Dict, top_level: bool) -> list[str]:
     return sorted(keys)
 
 
-def _leaf_paths(space: gym.Space, path: KeyPath, top_level: bool) -> list[tuple[KeyPath, gym.Space]]:
+def observation_parts(
+    space: gym.Space, path: KeyPath = (), top_level: bool = True
+) -> list[tuple[KeyPath, gym.Space]]:
+    """The observation's parts (leaves) in flat order, with their spaces, whatever their kind: the
+    Dicts walked as the rule above says."""
     if isinstance(space, gym.spaces.Dict):
         out: list[tuple[KeyPath, gym.Space]] = []
         for key in _selected_keys(space, top_level):
-            out.extend(_leaf_paths(space.spaces[key], (*path, key), top_level=False))
+            out.extend(observation_parts(space.spaces[key], (*path, key), top_level=False))
         return out
-    if isinstance(space, gym.spaces.Box):
-        return [(path, space)]
-    where = "/".join(path) or "the observation"
-    raise TypeError(
-        f"Cannot flatten {type(space).__name__} space at {where!r}: latent-skills supports Box "
-        "observations and (nested) Dicts of Boxes. Wrap the env with a gymnasium ObservationWrapper "
-        "that turns it into a Box (e.g. gymnasium.wrappers.FlattenObservation)."
-    )
+    return [(path, space)]
+
+
+def _leaf_paths(space: gym.Space) -> list[tuple[KeyPath, gym.Space]]:
+    parts = observation_parts(space)
+    for path, leaf in parts:
+        if not isinstance(leaf, gym.spaces.Box):
+            where = "/".join(path) or "the observation"
+            raise TypeError(
+                f"Cannot flatten {type(leaf).__name__} space at {where!r}: latent-skills supports Box "
+                "observations and (nested) Dicts of Boxes. Wrap the env with a gymnasium ObservationWrapper "
+                "that turns it into a Box (e.g. gymnasium.wrappers.FlattenObservation)."
+            )
+    return parts
 
 
 def _lookup(obs: Any, path: KeyPath) -> Any:
@@ -85,7 +95,7 @@ class ObservationFlattener:
     @classmethod
     def from_space(cls, space: gym.Space) -> ObservationFlattener:
         segments, start = [], 0
-        for path, leaf in _leaf_paths(space, (), top_level=True):
+        for path, leaf in _leaf_paths(space):
             segment = ObsSegment(path=path, shape=tuple(int(d) for d in leaf.shape or ()), start=start)
             segments.append(segment)
             start = segment.stop

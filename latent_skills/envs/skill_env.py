@@ -138,7 +138,7 @@ class SkillEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     @torch.no_grad()
     def _decode(self, observation: Any, z: torch.Tensor) -> np.ndarray:
-        state = self.agent._tensor(np.atleast_2d(self.agent.spec.flattener.flatten(observation)))
+        state = self.agent.policy.encode(np.atleast_2d(self.agent.spec.flattener.flatten(observation)))
         gen = None if self.deterministic else self._generator
         action = self.agent.vae.act(state, z, deterministic=self.deterministic, generator=gen)
         space = self.env.action_space

@@ -1,4 +1,4 @@
-"""The distillation stage: a few-step student of the trained prior's solver.
+"""Stage 2b of LDCQ, ``distill``: a few-step student of the trained prior's solver.
 
 Sampling the prior costs ``sampler_steps`` denoiser passes per latent, and the candidate bank (one
 sampling per distinct next state) and every acting decision (``act_candidates`` latents) pay it. The
@@ -10,27 +10,26 @@ maps each noise to one latent, so the target is a function, not an average over 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import ClassVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 
+from latent_skills.config import LDCQConfig
 from latent_skills.diffusion import DiffusionSchedule, distillation_loss, distillation_targets
 from latent_skills.nn import LatentDenoiser, StudentDenoiser
 
-from .spec import AgentSpec
-from .stages import TrainingStage, skill_window_pool
-
-if TYPE_CHECKING:
-    from .base import LatentSkillAgent
+from ..spec import AgentSpec
+from .base import StageContext, StepResult, TrainingStage
+from .skills import skill_window_pool
 
 TEACHER_ROWS = 4096  # rows per teacher call: a block of steps' batches
 # chains per state in a teacher call: the denoiser embeds each state once for all its chains
 CHAINS_PER_STATE = 16
 
 
-class DistillStage(TrainingStage):
+class DistillStage(TrainingStage[LDCQConfig]):
     """Distil the prior's solver into ``distill_nfe`` steps: MSE between the student's and the
     teacher's latents (standardised) from the same noise. Skipped when ``distill_steps`` is 0."""
 
@@ -48,22 +47,20 @@ class DistillStage(TrainingStage):
     optional = True
 
     @classmethod
-    def build_modules(cls, config: Any, spec: AgentSpec) -> dict[str, nn.Module]:
+    def build_modules(cls, config: LDCQConfig, spec: AgentSpec, state_dim: int) -> dict[str, nn.Module]:
         if config.distill_steps == 0:
             return {}
-        return {"student": StudentDenoiser(config.latent_dim, spec.state_dim, config.denoiser_widths)}
+        return {"student": StudentDenoiser(config.latent_dim, state_dim, config.denoiser_widths)}
 
-    def __init__(self, agent: LatentSkillAgent, index: int) -> None:
-        super().__init__(agent, index)
-        c: Any = agent.config
-        modules = agent.modules()
-        self.teacher = cast(LatentDenoiser, modules["denoiser"])
-        self.student = cast(StudentDenoiser, modules["student"])
+    def __init__(self, ctx: StageContext[LDCQConfig]) -> None:
+        super().__init__(ctx)
+        c = ctx.config
+        self.teacher = cast(LatentDenoiser, ctx.modules["denoiser"])
+        self.student = cast(StudentDenoiser, ctx.modules["student"])
         self.student.ready.zero_()  # until the last step, sampling uses the teacher
-        self.schedule = DiffusionSchedule(c.diffusion_timesteps).to(agent.device)
-        self.pool = skill_window_pool(agent)
-        self.first = agent.data.windows.first_states
-        self.index = index
+        self.schedule = DiffusionSchedule(c.diffusion_timesteps).to(ctx.device)
+        self.pool = skill_window_pool(ctx.windows, c)
+        self.first = ctx.windows.first_states
         # the teacher runs once per block of steps, on all their rows at once: a denoiser pass over
         # thousands of rows costs little more than over one batch (on a CPU, per-call overheads)
         self.block_steps = max(1, TEACHER_ROWS // c.distill_batch_size)
@@ -78,24 +75,22 @@ class DistillStage(TrainingStage):
         """The windows, noise and teacher latents of every step of ``block``, drawn from streams
         seeded by the block (a resumed run recomputes the same ones, so no draws need saving):
         ``CHAINS_PER_STATE`` chains per drawn state, shuffled across the block's steps."""
-        c: Any = self.agent.config
+        c, device = self.config, self.ctx.device
         rows = self.block_steps * c.distill_batch_size
         states_n = -(-rows // CHAINS_PER_STATE)
-        seed = np.random.SeedSequence([c.seed, self.index, block])
+        seed = np.random.SeedSequence([c.seed, self.ctx.streams.index, block])
         rng = np.random.default_rng(seed)
         pool = self.pool
         idx = (
-            rng.integers(0, len(self.agent.data.windows), states_n)
+            rng.integers(0, len(self.ctx.windows), states_n)
             if pool is None
             else pool[rng.integers(0, len(pool), states_n)]
         )
-        generator = torch.Generator(self.agent.device).manual_seed(int(seed.generate_state(1)[0]))
-        prior = self.agent.policy.prior
+        generator = torch.Generator(device).manual_seed(int(seed.generate_state(1)[0]))
+        prior = self.ctx.prior
         states = self.gather(self.first, idx).float()
         cond, null_cond = prior.condition(states), prior.null_condition(states)
-        noise = torch.randn(
-            (states_n * CHAINS_PER_STATE, c.latent_dim), generator=generator, device=self.agent.device
-        )
+        noise = torch.randn((states_n * CHAINS_PER_STATE, c.latent_dim), generator=generator, device=device)
         target = distillation_targets(
             self.teacher,
             self.schedule,
@@ -114,8 +109,8 @@ class DistillStage(TrainingStage):
         self.block = block
         self.block_data = (idx[state_of], cond[states_at], noise[chains], target[chains])
 
-    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        c: Any = self.agent.config
+    def loss(self, step: int) -> StepResult:
+        c = self.config
         if step == 0:  # start from the teacher (a fresh run; a resumed one has the student's weights)
             self.student.net.load_state_dict(self.teacher.state_dict())
         block, row = divmod(step, self.block_steps)
@@ -123,13 +118,13 @@ class DistillStage(TrainingStage):
             self.fill_block(block)
         idx, cond, noise, target = self.block_data
         batch = slice(row * c.distill_batch_size, (row + 1) * c.distill_batch_size)
-        self.take_shard(idx[batch])  # this rank's rows of the step's global batch
-        rows = torch.arange(batch.start, batch.stop, device=noise.device)[self.rows]
+        _, shard = self.take_shard(idx[batch])  # this rank's rows of the step's global batch
+        rows = shard.take(torch.arange(batch.start, batch.stop, device=noise.device))
         value = distillation_loss(
             self.student, self.schedule, cond[rows], noise[rows], target[rows], student_steps=c.distill_nfe
         )
-        return value, {"loss": value}
+        return StepResult(value, {"loss": value}, shard)
 
-    def after_step(self, step: int) -> None:
+    def after_step(self, step: int, result: StepResult) -> None:
         if step == self.n_steps - 1:
             self.student.ready.fill_(1.0)
