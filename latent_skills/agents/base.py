@@ -34,7 +34,7 @@ from latent_skills.config import AgentConfig, ConfigError
 from latent_skills.data import EpisodeArrays, SkillWindows, load_dataset
 from latent_skills.nn import SkillVAE, StateNormalizer
 
-from . import divergence, training
+from . import divergence, reuse, training
 from .checkpoints import read_agent, write_agent
 from .devices import resolve_device
 from .policy import SkillPolicy, SkillState
@@ -213,47 +213,7 @@ class LatentSkillAgent:
         Both agents must be built on the same dataset with the same module shapes, and a stage is
         shared only where both agents train it the same way (the same stage class).
         """
-        if self.spec != source.spec:
-            raise ValueError("reuse_stages needs agents built on the same dataset and env")
-        for stage in stages:
-            ours = self._shared_stage(source, stage)
-            if stage not in source.stages_completed:
-                raise ValueError(f"{type(source).__name__} has not trained stage {stage!r}")
-            differ = [f for f in ours.shaped_by if getattr(self.config, f) != getattr(source.config, f)]
-            if differ:
-                raise ValueError(f"stage {stage!r}: the configs differ in {differ}")
-            for name in ours.creates:
-                try:
-                    self._modules[name].load_state_dict(source.modules()[name].state_dict())
-                except RuntimeError as exc:
-                    raise ValueError(f"stage {stage!r}: {name} does not fit this agent: {exc}") from exc
-            if stage not in self.stages_completed:
-                self.stages_completed = [
-                    s for s in self.stage_names() if s in {*self.stages_completed, stage}
-                ]
-        if source._data is not None and "skills" in stages:
-            # same windows, and the encoder is the same: its posterior cache is valid here too
-            self._data = TrainingData(source._data.windows, posterior=source._data.posterior)
-        return self
-
-    def _shared_stage(self, source: LatentSkillAgent, stage: str) -> type[TrainingStage]:
-        mine = {s.name: s for s in self.stages}.get(stage)
-        theirs = {s.name: s for s in source.stages}.get(stage)
-        if mine is None or theirs is None:
-            raise ValueError(
-                f"stage {stage!r} is not shared by {type(self).__name__} and {type(source).__name__}"
-            )
-        if mine.condition_kind != theirs.condition_kind:
-            raise ValueError(
-                f"stage {stage!r}: {type(source).__name__}'s prior conditions on {theirs.condition_kind}, "
-                f"{type(self).__name__}'s on {mine.condition_kind}: reuse only 'skills' and train the prior"
-            )
-        if mine is not theirs:
-            raise ValueError(
-                f"stage {stage!r} is trained differently by {type(self).__name__} ({mine.__name__}) and "
-                f"{type(source).__name__} ({theirs.__name__})"
-            )
-        return mine
+        return reuse.reuse_stages(self, source, stages)
 
     def _set_state_stats(self) -> None:
         stats = self.data.windows.episodes.state_stats()
@@ -326,40 +286,39 @@ class LatentSkillAgent:
         compile: bool | dict[str, Any] = False,
         precision: str = "float32",
     ) -> LatentSkillAgent:
-        """Train ``stages`` (default: all, in order) for ``total_timesteps`` gradient steps in all,
-        split in the config's proportions (default: the config's step counts).
+        """Train ``stages`` (default: all, in order) for ``total_timesteps`` gradient steps in all, split in the
+        config's proportions (default: the config's step counts).
 
-        A stage trains over the stages before it: each must be trained already (or reused), or run in
-        this call. Training a stage again marks the stages after it as not trained.
+        A stage trains over the stages before it: each must be trained already (or reused), or run in this
+        call. Training a stage again marks the stages after it as not trained.
 
-        With ``save_path`` the agent is saved after each stage, and with ``save_every=N`` also every N
-        steps inside a stage, with the full training state (optimiser, generators, replay priorities).
-        Ctrl-C or SIGTERM stops at the end of the current step, saves such a checkpoint (to
-        ``save_path`` or ``./latent-skills-interrupted``) and raises :class:`TrainingInterrupted`;
-        ``Agent.load(path).learn(resume=True)`` then continues exactly where it stopped. A non-finite
-        loss or gradient stops with :class:`TrainingDivergedError`, keeping the last finite weights.
+        With ``save_path`` the agent is saved after each stage, and with ``save_every=N`` also every N steps
+        inside a stage, with the full training state (optimiser, generators, replay priorities). Ctrl-C or
+        SIGTERM stops at the end of the current step, saves such a checkpoint (to ``save_path`` or ``./latent-
+        skills-interrupted``) and raises :class:`TrainingInterrupted`; ``Agent.load(path).learn(resume=True)``
+        then continues exactly where it stopped. A non-finite loss or gradient stops with
+        :class:`TrainingDivergedError`, keeping the last finite weights.
 
         ``callback``: an SB3 callback (``EvalCallback``, ``CheckpointCallback``, ``ProgressBarCallback``,
-        ``StopTrainingOnNoModelImprovement`` as ``callback_after_eval``, ...), a list of them, or a
-        function ``(locals, globals) -> bool``. For callbacks a *step* is one gradient step of the
-        current stage: ``on_step`` runs after each, and ``num_timesteps`` counts gradient steps over
-        all stages (and earlier calls), so ``EvalCallback(eval_freq=N)`` evaluates every N gradient
-        steps from the first stage on; to evaluate only once the agent can act, train the other stages
-        first (``learn(stages=["skills", "prior"])``, then ``learn(stages=["q"], callback=...)``). Their
-        ``training_env`` is :meth:`get_env`. ``CheckpointCallback`` writes checkpoint *folders* named
-        as SB3 names its zip files (``rl_model_1000_steps.zip``): load them with ``Agent.load``.
-        A callback returning False stops training; the stage it stopped is not marked trained.
+        ``StopTrainingOnNoModelImprovement`` as ``callback_after_eval``, ...), a list of them, or a function
+        ``(locals, globals) -> bool``. For callbacks a *step* is one gradient step of the current stage:
+        ``on_step`` runs after each, and ``num_timesteps`` counts gradient steps over all stages (and earlier
+        calls), so ``EvalCallback(eval_freq=N)`` evaluates every N gradient steps from the first stage on; to
+        evaluate only once the agent can act, train the other stages first (``learn(stages=["skills",
+        "prior"])``, then ``learn(stages=["q"], callback=...)``). Their ``training_env`` is :meth:`get_env`.
+        ``CheckpointCallback`` writes checkpoint *folders* named as SB3 names its zip files
+        (``rl_model_1000_steps.zip``): load them with ``Agent.load``. A callback returning False stops
+        training; the stage it stopped is not marked trained.
 
         ``eval_freq=N``: evaluate every N gradient steps of the agent's last stage (``q`` for LDCQ) on
-        ``eval_episodes`` episodes over ``eval_envs`` envs of its evaluation env, log
-        ``eval/mean_return``, ``eval/normalized_score``, ``eval/success_rate`` through the logger and,
-        with ``save_path``, keep the best agent so far (by mean return) in ``save_path/best``, its
-        result in ``save_path/best/eval.json``. See :class:`~.periodic_eval.PeriodicEvaluation`.
+        ``eval_episodes`` episodes over ``eval_envs`` envs of its evaluation env, log ``eval/mean_return``,
+        ``eval/normalized_score``, ``eval/success_rate`` through the logger and, with ``save_path``, keep the
+        best agent so far (by mean return) in ``save_path/best``, its result in ``save_path/best/eval.json``.
+        See :class:`~.periodic_eval.PeriodicEvaluation`.
 
-        ``compile=True`` (or ``torch.compile``'s keyword arguments as a dict) compiles the networks in
-        place (acting uses them too);
-        ``precision="bf16"`` runs the forward passes under bf16 autocast. Both are off by default (see
-        :mod:`~.acceleration` for what they gave on a CPU).
+        ``compile=True`` (or ``torch.compile``'s keyword arguments as a dict) compiles the networks in place
+        (acting uses them too); ``precision="bf16"`` runs the forward passes under bf16 autocast. Both are off
+        by default (see :mod:`~.acceleration` for what they gave on a CPU).
         """
         training.learn(
             self,

@@ -1,0 +1,58 @@
+"""Reusing trained stages of one agent in another (``LatentSkillAgent.reuse_stages``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .training_data import TrainingData
+
+if TYPE_CHECKING:
+    from .base import LatentSkillAgent
+    from .stages import TrainingStage
+
+
+def reuse_stages(
+    agent: LatentSkillAgent, source: LatentSkillAgent, stages: tuple[str, ...] | list[str]
+) -> LatentSkillAgent:
+    """Copy the modules of ``source``'s trained ``stages`` into ``agent`` (see the method)."""
+    if agent.spec != source.spec:
+        raise ValueError("reuse_stages needs agents built on the same dataset and env")
+    for stage in stages:
+        ours = shared_stage(agent, source, stage)
+        if stage not in source.stages_completed:
+            raise ValueError(f"{type(source).__name__} has not trained stage {stage!r}")
+        differ = [f for f in ours.shaped_by if getattr(agent.config, f) != getattr(source.config, f)]
+        if differ:
+            raise ValueError(f"stage {stage!r}: the configs differ in {differ}")
+        for name in ours.creates:
+            try:
+                agent._modules[name].load_state_dict(source.modules()[name].state_dict())
+            except RuntimeError as exc:
+                raise ValueError(f"stage {stage!r}: {name} does not fit this agent: {exc}") from exc
+        if stage not in agent.stages_completed:
+            agent.stages_completed = [s for s in agent.stage_names() if s in {*agent.stages_completed, stage}]
+    if source._data is not None and "skills" in stages:
+        # same windows, and the encoder is the same: its posterior cache is valid here too
+        agent._data = TrainingData(source._data.windows, posterior=source._data.posterior)
+    return agent
+
+
+def shared_stage(agent: LatentSkillAgent, source: LatentSkillAgent, stage: str) -> type[TrainingStage]:
+    """The stage class both agents train ``stage`` with, or a ValueError saying why it is not shared."""
+    mine = {s.name: s for s in agent.stages}.get(stage)
+    theirs = {s.name: s for s in source.stages}.get(stage)
+    if mine is None or theirs is None:
+        raise ValueError(
+            f"stage {stage!r} is not shared by {type(agent).__name__} and {type(source).__name__}"
+        )
+    if mine.condition_kind != theirs.condition_kind:
+        raise ValueError(
+            f"stage {stage!r}: {type(source).__name__}'s prior conditions on {theirs.condition_kind}, "
+            f"{type(agent).__name__}'s on {mine.condition_kind}: reuse only 'skills' and train the prior"
+        )
+    if mine is not theirs:
+        raise ValueError(
+            f"stage {stage!r} is trained differently by {type(agent).__name__} ({mine.__name__}) and "
+            f"{type(source).__name__} ({theirs.__name__})"
+        )
+    return mine
