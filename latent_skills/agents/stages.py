@@ -255,7 +255,8 @@ class PriorStage(TrainingStage):
         modules = agent.modules()
         self.denoiser = cast(LatentDenoiser, modules["denoiser"])
         self.latent_norm = cast(StateNormalizer, modules["latent_norm"])
-        self.schedule = DiffusionSchedule(agent.config.diffusion_timesteps).to(agent.device)
+        config: Any = agent.config  # a DiffusionPriorConfig
+        self.schedule = DiffusionSchedule(config.diffusion_timesteps).to(agent.device)
         self.mean, self.std = agent.posterior(progress_bar=agent.progress)
         self.pool = skill_window_pool(agent)
         # standardise z ~ q: its mean and total spread (spread of means + posterior noise)
@@ -269,7 +270,7 @@ class PriorStage(TrainingStage):
             student.ready.zero_()  # type: ignore[operator]
         self.first = agent.data.windows.first_states
         self.trained = [self.denoiser]
-        self.optimizer = torch.optim.Adam(self.denoiser.parameters(), lr=agent.config.prior_lr)
+        self.optimizer = torch.optim.Adam(self.denoiser.parameters(), lr=config.prior_lr)
 
     def conditions(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The prior's condition for windows ``idx`` and what guidance's dropout replaces it with."""
@@ -278,7 +279,7 @@ class PriorStage(TrainingStage):
         return prior.condition(states), prior.null_condition(states)
 
     def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        c = self.agent.config
+        c: Any = self.agent.config  # a DiffusionPriorConfig
         idx = self.take_shard(self.draw_windows(c.prior_batch_size, self.pool))
         eps = self.global_draw(self.normal_draw(c.latent_dim))
         z = self.gather(self.mean, idx) + self.gather(self.std, idx) * eps
