@@ -11,7 +11,7 @@ rebuilt whenever those change). ``with_sampler(...)`` gives a copy with other se
 - :class:`GoalDiffusionPrior` — p(z | s, g), the goal taken from the observation's ``desired_goal``
   (LDGC), trained on hindsight goals.
 - :class:`EnergyGuidedPrior` — p(z | s) · exp(β Q(s, z)) by energy guidance (LatentDiffuser).
-- :class:`GaussianPrior` — the skill VAE's conditional Gaussian p(z | s0) (BCQH).
+- :class:`SkillVAEPrior` — the skill VAE's conditional Gaussian p(z | s0) (BCQH).
 """
 
 from __future__ import annotations
@@ -274,9 +274,10 @@ class EnergyGuidedPrior(DiffusionPrior):
         return DiffusionPrior(self.modules, self.config, self.spec, self.device)
 
 
-class GaussianPrior(LatentPrior):
-    """The skill VAE's conditional Gaussian prior p(z | s0), trained with the skills by the KL term.
-    No solver, steps or guidance: those belong to diffusion priors."""
+class SkillVAEPrior(LatentPrior):
+    """The skill VAE's own conditional Gaussian prior p(z | s0) (its ``nn.GaussianPrior`` module),
+    trained with the skills by the KL term. No solver, steps or guidance: those belong to diffusion
+    priors."""
 
     def with_sampler(self, **settings: Any) -> LatentPrior:
         if any(value is not None for value in settings.values()):
