@@ -105,6 +105,8 @@ class DiffusionPrior(LatentPrior):
     classifier-free guidance ``guidance``, bound as a :class:`~latent_skills.diffusion.Sampler`."""
 
     requires: ClassVar[tuple[str, ...]] = ("vae", "latent_norm", "denoiser")
+    # what with_sampler (sample_latents' keywords) may replace
+    SETTINGS: ClassVar[tuple[str, ...]] = ("solver", "steps", "guidance", "energy_guidance")
 
     def __init__(self, modules: Modules, config: AgentConfig, spec: AgentSpec, device: torch.device) -> None:
         super().__init__(modules, config, spec, device)
@@ -125,8 +127,6 @@ class DiffusionPrior(LatentPrior):
 
     def default_energy_scale(self) -> float | None:
         return None
-
-    SETTINGS: ClassVar[tuple[str, ...]] = ("solver", "steps", "guidance", "energy_guidance")
 
     def with_sampler(self, **settings: Any) -> LatentPrior:
         """This prior with the config's ``solver`` (``sampler``), ``steps`` (``sampler_steps``),
