@@ -108,6 +108,29 @@ def test_save_keeps_no_denoiser(trained, tmp_path):
     assert prefixes == {"vae", "critic", "critic_target"}
 
 
+def test_a_checkpoint_that_carries_the_prior_fields_still_loads(trained, tmp_path):
+    """BCQH's config used to carry LDCQ's prior, sampler and distillation fields, unread: a checkpoint
+    saved then loads to the same agent (they are dropped)."""
+    import json
+
+    from latent_skills.hub.checkpoint import seal_config
+
+    from latent_skills.config import LDCQConfig
+
+    folder = trained.save(tmp_path / "old")
+    meta = json.loads((folder / "config.json").read_text())
+    assert "sampler" not in meta["config"] and "denoiser_widths" not in meta["config"]
+    unread = {k: v for k, v in LDCQConfig().to_dict().items() if k in BCQH.config_class.retired_fields}
+    assert len(unread) == len(BCQH.config_class.retired_fields)
+    meta["config"] = {**meta["config"], **unread}
+    (folder / "config.json").write_text(json.dumps(seal_config(meta), indent=2))
+    loaded = BCQH.load(folder)
+    assert loaded.config == trained.config
+    np.testing.assert_array_equal(
+        loaded.predict(STATES, deterministic=True)[0], trained.predict(STATES, deterministic=True)[0]
+    )
+
+
 def test_reuses_ldcqs_skills_but_has_no_prior_to_share(chain):
     ldcq = LDCQ.from_dataset(chain, **{**TINY, "horizon": 2, "prior_steps": 5, "q_steps": 5}).learn()
     agent = BCQH.from_dataset(chain, **{**TINY, "horizon": 2, "seed": 1}).reuse_stages(ldcq)

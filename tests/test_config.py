@@ -15,6 +15,7 @@ from latent_skills.config import (
     AgentConfig,
     BCQHConfig,
     ConfigError,
+    DiffusionPriorConfig,
     LatentDiffuserConfig,
     LDCPConfig,
     LDCQConfig,
@@ -22,7 +23,15 @@ from latent_skills.config import (
     field_range,
 )
 
-CLASSES = [AgentConfig, LDCQConfig, LDGCConfig, LDCPConfig, BCQHConfig, LatentDiffuserConfig]
+CLASSES = [
+    AgentConfig,
+    DiffusionPriorConfig,
+    LDCQConfig,
+    LDGCConfig,
+    LDCPConfig,
+    BCQHConfig,
+    LatentDiffuserConfig,
+]
 PRESETS = ["paper", "quick"]
 
 
@@ -61,7 +70,7 @@ def test_every_float_field_must_be_finite(cls):
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_every_widths_field_is_non_empty_and_positive(cls):
     widths = [name for name in cls.field_names() if name.endswith("_widths")]
-    assert "denoiser_widths" in widths
+    assert widths or cls is AgentConfig
     for name in widths:
         for bad in ((), (0,), (64, -1, 64), "", "64,0,64"):
             with pytest.raises(ConfigError, match=rf"^{name} must be a non-empty list of layer widths"):
@@ -74,24 +83,24 @@ BAD_VALUES = [
     (AgentConfig, "grad_clip", -1.0, "> 0"),
     (AgentConfig, "vae_beta", -0.01, "≥ 0"),
     (AgentConfig, "skills_lr", 0.0, "> 0"),
-    (AgentConfig, "prior_lr", -1e-4, "> 0"),
-    (AgentConfig, "prior_snr_clip", 0.0, "> 0"),
-    (AgentConfig, "guidance", -0.5, "≥ 0"),
+    (DiffusionPriorConfig, "prior_lr", -1e-4, "> 0"),
+    (DiffusionPriorConfig, "prior_snr_clip", 0.0, "> 0"),
+    (DiffusionPriorConfig, "guidance", -0.5, "≥ 0"),
     (AgentConfig, "gamma", 0.0, "in (0, 1]"),
     (AgentConfig, "gamma", 1.01, "in (0, 1]"),
-    (AgentConfig, "prior_cond_drop", 1.0, "in [0, 1)"),
+    (DiffusionPriorConfig, "prior_cond_drop", 1.0, "in [0, 1)"),
     (AgentConfig, "seed", -1, "in [0, 4294967296)"),
     (AgentConfig, "seed", 2**32, "in [0, 4294967296)"),
     (AgentConfig, "horizon", 0, "> 0"),
     (AgentConfig, "latent_dim", -2, "> 0"),
     (AgentConfig, "vae_gru_layers", 0, "> 0"),
     (AgentConfig, "act_candidates", 0, "> 0"),
-    (AgentConfig, "ddpm_extra_steps", -1, "≥ 0"),
+    (DiffusionPriorConfig, "ddpm_extra_steps", -1, "≥ 0"),
     (AgentConfig, "skills_steps", 0, "> 0"),
     (AgentConfig, "exec_horizon", 0, "> 0"),
     (AgentConfig, "exec_horizon", 31, "in [1, horizon (30)]"),
-    (AgentConfig, "denoiser_widths", (128, 32, 32, 128), "odd number"),
-    (AgentConfig, "sampler", "euler", "one of"),
+    (DiffusionPriorConfig, "denoiser_widths", (128, 32, 32, 128), "odd number"),
+    (DiffusionPriorConfig, "sampler", "euler", "one of"),
     (LDCQConfig, "q_polyak", 1.0, "in [0, 1)"),
     (LDCQConfig, "q_polyak", -0.1, "in [0, 1)"),
     (LDCQConfig, "q_lr", 0.0, "> 0"),

@@ -33,7 +33,7 @@ def states_of(agent: LDCQ, n: int = 32) -> torch.Tensor:
 
 def latents(agent: LDCQ, states: torch.Tensor, n: int, seed: int, **sampler) -> np.ndarray:
     generator = torch.Generator().manual_seed(seed)
-    return agent.policy.prior.sample(states, n, generator=generator, **sampler).numpy()
+    return agent.policy.prior.with_sampler(**sampler).sample(states, n, generator=generator).numpy()
 
 
 def test_the_student_learns_the_teachers_samples_and_then_samples_for_the_agent(distilled):

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .ldcq import LDCQ
     from .ldgc import LDGC
     from .policy import SkillPolicy
-    from .priors import DiffusionPrior, EnergyGuidedPrior, GaussianPrior, GoalDiffusionPrior, LatentPrior
+    from .priors import DiffusionPrior, EnergyGuidedPrior, GoalDiffusionPrior, LatentPrior, SkillVAEPrior
     from .resume import TrainingInterrupted
     from .selectors import First, LatentSelector, Medoid, QArgmax, TreeSearch
     from .stages import (
@@ -50,7 +50,7 @@ _EXPORTS = {
     "LDGC": ".ldgc",
     "SkillPolicy": ".policy",
     **dict.fromkeys(
-        ("DiffusionPrior", "EnergyGuidedPrior", "GaussianPrior", "GoalDiffusionPrior", "LatentPrior"),
+        ("DiffusionPrior", "EnergyGuidedPrior", "GoalDiffusionPrior", "LatentPrior", "SkillVAEPrior"),
         ".priors",
     ),
     "TrainingInterrupted": ".resume",
@@ -82,7 +82,6 @@ __all__ = [
     "EnergyGuidedPrior",
     "EnergyStage",
     "First",
-    "GaussianPrior",
     "GoalDiffusionPrior",
     "GoalPriorStage",
     "LatentDiffuser",
@@ -94,6 +93,7 @@ __all__ = [
     "QArgmax",
     "QStage",
     "SkillPolicy",
+    "SkillVAEPrior",
     "SkillsStage",
     "TrainingDivergedError",
     "TrainingInterrupted",

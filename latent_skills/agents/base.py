@@ -30,7 +30,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from torch import nn
 
-from latent_skills.config import AgentConfig, ConfigError
+from latent_skills.config import AgentConfig, ConfigError, DiffusionPriorConfig
 from latent_skills.data import EpisodeArrays, SkillWindows, load_dataset
 from latent_skills.nn import SkillVAE, StateNormalizer
 
@@ -51,7 +51,7 @@ class LatentSkillAgent:
     """Skills (β-VAE) + latent diffusion prior; acts by decoding one prior sample (diffusion
     behaviour cloning). The named agents change ``stages``, ``prior`` and ``selector``."""
 
-    config_class: ClassVar[type[AgentConfig]] = AgentConfig
+    config_class: ClassVar[type[AgentConfig]] = DiffusionPriorConfig
     stages: ClassVar[tuple[type[TrainingStage], ...]] = (SkillsStage, PriorStage)
     prior: ClassVar[type[LatentPrior]] = DiffusionPrior
     selector: ClassVar[type[LatentSelector]] = First

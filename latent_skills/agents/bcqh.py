@@ -13,7 +13,7 @@ from __future__ import annotations
 from latent_skills.config import BCQHConfig
 
 from .ldcq import QLearningAgent
-from .priors import GaussianPrior
+from .priors import SkillVAEPrior
 from .registry import register_agent
 from .selectors import QArgmax
 from .stages import QStage, SkillsStage
@@ -33,7 +33,7 @@ class BCQH(QLearningAgent):
     config_class = BCQHConfig
     config: BCQHConfig
     stages = (SkillsStage, QStage)
-    prior = GaussianPrior
+    prior = SkillVAEPrior
     selector = QArgmax
 
 

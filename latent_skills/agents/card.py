@@ -234,7 +234,12 @@ def _body(
         f"Stages completed: {stages}; {steps} gradient steps in all"
         + (f"; `{LIBRARY_NAME}` {library_version}." if library_version else "."),
         f"Skill horizon H = {config.horizon}, latent size {config.latent_dim}, "
-        f"diffusion steps T = {config.diffusion_timesteps}, seed {config.seed}. The full config "
+        + (
+            f"diffusion steps T = {config.diffusion_timesteps}, "
+            if hasattr(config, "diffusion_timesteps")
+            else ""
+        )
+        + f"seed {config.seed}. The full config "
         "(also in `config.json`; every field can be set by name in `from_dataset` or "
         "`latent-skills train --set`):",
         "",
@@ -310,7 +315,12 @@ def _evaluation_section(agent: Any, results: dict[str, Any] | None, not_evaluate
         ]
     score, success = results.get("normalized_score"), results.get("success_rate")
     env_id = agent.spec.env_id or "the given env"
-    solver = f"{results.get('sampler', config.sampler)}, {results.get('sampler_steps', config.sampler_steps)} steps"
+    sampler = {**agent.policy.prior.sampler_record(), **results}
+    solver = (
+        f"{sampler['sampler']}, {sampler['sampler_steps']} steps"
+        if "sampler" in sampler
+        else f"{type(agent.policy.prior).__name__} (no solver)"
+    )
     protocol = results.get("protocol", "dataset")
     rows = [
         ("protocol", f"`{protocol}` ({PROTOCOL_TEXT.get(protocol, protocol)})"),

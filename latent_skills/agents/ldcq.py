@@ -12,7 +12,7 @@ prior at s and takes the argmax of min_j Q_j (:class:`~latent_skills.agents.sele
 
 from __future__ import annotations
 
-from latent_skills.config import LDCQConfig
+from latent_skills.config import BCQHConfig, LatentDiffuserConfig, LDCQConfig
 
 from .base import LatentSkillAgent
 from .priors import DiffusionPrior
@@ -24,7 +24,7 @@ from .stages import CandidateBank, DistillStage, PriorStage, QStage, SkillsStage
 class QLearningAgent(LatentSkillAgent):
     """What every agent with a Q stage shares: its candidate bank, public for inspection."""
 
-    config: LDCQConfig
+    config: LDCQConfig | BCQHConfig | LatentDiffuserConfig
 
     def build_bank(self, progress_bar: bool = True, chunk_states: int | None = None) -> CandidateBank:
         """Sample ``q_candidates`` latents from the prior for every distinct next state."""

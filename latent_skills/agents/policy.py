@@ -81,7 +81,7 @@ class SkillPolicy:
         """``n`` latents from the prior: ``(n, D)`` for one observation, ``(B, n, D)`` for a batch;
         ``sampler`` passes the prior's own settings (solver, steps, guidance, ...)."""
         states, single = self.states(observation)
-        z = self.prior.sample(states, n, generator=self.seeded(seed), **sampler)
+        z = self.prior.with_sampler(**sampler).sample(states, n, generator=self.seeded(seed))
         latents = z.cpu().numpy()
         return latents[0] if single else latents
 
@@ -195,11 +195,7 @@ class SkillPolicy:
             progress_bar=progress_bar,
         )
         result = chosen.score(result) if chosen is not None else {**result, "protocol": DATASET}
-        result.update(
-            sampler=self.config.sampler,
-            sampler_steps=self.config.sampler_steps,
-            exec_horizon=self.config.replan_every,
-        )
+        result.update(**self.prior.sampler_record(), exec_horizon=self.config.replan_every)
         return result
 
     def _given_env(self, env: gym.Env | str, n_envs: int) -> tuple[Callable[[], gym.Env], bool]:

@@ -3,13 +3,15 @@
 A prior turns ``states (B, S)`` (raw flat states, a tensor on the agent's device) into ``n`` latents
 per state, ``(B, n, D)``. The modules it samples with belong to the stages that train them (the
 skill VAE, the diffusion prior's denoiser, LatentDiffuser's energy model); a prior only holds
-references to them and the acting settings of the config, so it is rebuilt whenever those change.
+references to them and its sampling settings, bound from the config when it is built (so it is
+rebuilt whenever those change). ``with_sampler(...)`` gives a copy with other settings (what
+``sample_latents``' keywords reach); a prior without settings refuses them there.
 
 - :class:`DiffusionPrior` — the latent diffusion prior p(z | s) (LDCQ, LDCP).
 - :class:`GoalDiffusionPrior` — p(z | s, g), the goal taken from the observation's ``desired_goal``
   (LDGC), trained on hindsight goals.
 - :class:`EnergyGuidedPrior` — p(z | s) · exp(β Q(s, z)) by energy guidance (LatentDiffuser).
-- :class:`GaussianPrior` — the skill VAE's conditional Gaussian p(z | s0) (BCQH).
+- :class:`SkillVAEPrior` — the skill VAE's conditional Gaussian p(z | s0) (BCQH).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import torch
 from torch import nn
 
-from latent_skills.config import AgentConfig
-from latent_skills.diffusion import DiffusionSchedule, sample
+from latent_skills.config import AgentConfig, DiffusionPriorConfig, LatentDiffuserConfig
+from latent_skills.diffusion import DiffusionSchedule, Sampler, make_solver
+from latent_skills.diffusion.solvers import solver_class
 from latent_skills.nn import LatentDenoiser, LatentEnergyModel, SkillVAE, StateNormalizer, StudentDenoiser
 
 from .spec import AgentSpec
@@ -61,20 +64,22 @@ class LatentPrior:
 
     @torch.no_grad()
     def sample(
-        self,
-        states: torch.Tensor,
-        n: int,
-        *,
-        generator: torch.Generator,
-        shared_noise: bool = False,
-        solver: str | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        energy_guidance: float | None = None,
+        self, states: torch.Tensor, n: int, *, generator: torch.Generator, shared_noise: bool = False
     ) -> torch.Tensor:
-        """``n`` latents per state, ``(B, n, D)``; ``solver``, ``steps``, ``guidance`` and
-        ``energy_guidance`` override the config's sampler settings where the prior has them."""
+        """``n`` latents per state, ``(B, n, D)``, with the settings bound at build."""
         raise NotImplementedError
+
+    def with_sampler(self, **settings: Any) -> LatentPrior:
+        """This prior sampled with other settings (``None`` leaves one as bound). A prior without
+        sampling settings accepts none."""
+        given = sorted(name for name, value in settings.items() if value is not None)
+        if given:
+            raise ValueError(f"{type(self).__name__} has no sampler settings: leave out {given}")
+        return self
+
+    def sampler_record(self) -> dict[str, Any]:
+        """The sampling settings an evaluation records (none for a prior without them)."""
+        return {}
 
     def standardise(self, z: torch.Tensor) -> torch.Tensor:
         """Latents on a common scale (for distances between them)."""
@@ -96,62 +101,84 @@ class LatentPrior:
 
 class DiffusionPrior(LatentPrior):
     """The latent diffusion prior p(z | s): DDPM over standardised latents, sampled with the config's
-    solver (``sampler``, ``sampler_steps``), classifier-free guidance ``guidance``."""
+    solver (``sampler``, ``sampler_steps``, ``ddpm_variance``, ``ddpm_extra_steps``) and
+    classifier-free guidance ``guidance``, bound as a :class:`~latent_skills.diffusion.Sampler`."""
 
     requires: ClassVar[tuple[str, ...]] = ("vae", "latent_norm", "denoiser")
+    # what with_sampler (sample_latents' keywords) may replace
+    SETTINGS: ClassVar[tuple[str, ...]] = ("solver", "steps", "guidance", "energy_guidance")
 
     def __init__(self, modules: Modules, config: AgentConfig, spec: AgentSpec, device: torch.device) -> None:
         super().__init__(modules, config, spec, device)
         self.denoiser = cast(LatentDenoiser, modules["denoiser"])
         self.latent_norm = cast(StateNormalizer, modules["latent_norm"])
-        self.schedule = DiffusionSchedule(config.diffusion_timesteps).to(device)
+        settings = cast(DiffusionPriorConfig, config)
+        self.schedule = DiffusionSchedule(settings.diffusion_timesteps).to(device)
+        self.sampler = bind_sampler(settings)
+        self.energy_scale = self.default_energy_scale()
+        self.distilled = True  # a distilled student samples where distilled_for says (not when overridden)
+
+    @classmethod
+    def check_energy_scale(cls, scale: float | None) -> None:
+        if scale:
+            raise ValueError(
+                f"energy_guidance={scale}: this prior has no energy model (LatentDiffuser's has); leave it out"
+            )
+
+    def default_energy_scale(self) -> float | None:
+        return None
+
+    def with_sampler(self, **settings: Any) -> LatentPrior:
+        """This prior with the config's ``solver`` (``sampler``), ``steps`` (``sampler_steps``),
+        ``guidance`` or ``energy_guidance`` replaced; any of them also turns a distilled student off
+        (the student learned the bound settings)."""
+        unknown = sorted(set(settings) - set(self.SETTINGS))
+        if unknown:
+            raise TypeError(
+                f"unknown sampler settings {unknown}; a diffusion prior takes {list(self.SETTINGS)}"
+            )
+        solver, steps, guidance, energy_guidance = (settings.get(name) for name in self.SETTINGS)
+        if solver is None and steps is None and guidance is None and energy_guidance is None:
+            return self
+        self.check_energy_scale(energy_guidance)
+        prior = copy.copy(self)
+        prior.sampler = bind_sampler(cast(DiffusionPriorConfig, self.config), solver, steps, guidance)
+        prior.energy_scale = self.energy_scale if energy_guidance is None else energy_guidance
+        prior.distilled = False
+        return prior
+
+    def sampler_record(self) -> dict[str, Any]:
+        config = cast(DiffusionPriorConfig, self.config)
+        return {"sampler": config.sampler, "sampler_steps": config.sampler_steps}
 
     @torch.no_grad()
     def sample(
-        self,
-        states: torch.Tensor,
-        n: int,
-        *,
-        generator: torch.Generator,
-        shared_noise: bool = False,
-        solver: str | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        energy_guidance: float | None = None,
+        self, states: torch.Tensor, n: int, *, generator: torch.Generator, shared_noise: bool = False
     ) -> torch.Tensor:
         """``n`` latents per state, ``(B, n, D)``, unstandardised (tilted toward high Q with scale
-        ``energy_guidance`` by a prior that has an energy model). With none of the overrides, a
-        distilled student (``distilled_for``) samples in its ``distill_nfe`` steps instead."""
-        c = self.config
-        overridden = any(x is not None for x in (solver, steps, guidance, energy_guidance))
-        student = None if overridden else self.student()
+        ``energy_guidance`` by a prior that has an energy model). Where a distilled student samples
+        (``distilled_for``), it does so in its ``distill_nfe`` steps instead."""
+        student = self.student() if self.distilled else None
         if student is not None:
-            z = sample(
+            nfe = cast(Any, self.config).distill_nfe
+            z = Sampler(make_solver("ddim", nfe))(
                 student,
                 self.schedule,
                 self.condition(states),
                 n,
-                solver="ddim",
-                steps=cast(Any, c).distill_nfe,
                 generator=generator,
                 shared_noise=shared_noise,
             )
             return self.latent_norm.inverse(z)
-        solver = solver or c.sampler
-        z = sample(
+        z = self.sampler(
             self.denoiser,
             self.schedule,
             self.condition(states),
             n,
             null_cond=self.null_condition(states),
-            solver=solver,
-            steps=None if solver == "ddpm" else (steps or c.sampler_steps),
-            guidance=c.guidance if guidance is None else guidance,
-            extra_steps=c.ddpm_extra_steps if solver == "ddpm" else 0,
-            ddpm_variance=c.ddpm_variance,
             generator=generator,
             shared_noise=shared_noise,
-            energy_guidance=self.score_correction(energy_guidance),
+            energy_guidance=self.score_correction(),
         )
         return self.latent_norm.inverse(z)
 
@@ -166,12 +193,8 @@ class DiffusionPrior(LatentPrior):
         student = cast(StudentDenoiser, student)
         return student if student.is_ready else None
 
-    def score_correction(self, scale: float | None) -> EnergyGuidance | None:
+    def score_correction(self) -> EnergyGuidance | None:
         """What energy guidance adds to the score: nothing, for a prior without an energy model."""
-        if scale:
-            raise ValueError(
-                f"energy_guidance={scale}: this prior has no energy model (LatentDiffuser's has); leave it out"
-            )
         return None
 
     def standardise(self, z: torch.Tensor) -> torch.Tensor:
@@ -233,40 +256,41 @@ class EnergyGuidedPrior(DiffusionPrior):
 
     requires: ClassVar[tuple[str, ...]] = (*DiffusionPrior.requires, "energy")
 
-    def score_correction(self, scale: float | None) -> EnergyGuidance | None:
-        """``scale`` · ∇_z f of the energy model (default scale: the config's ``energy_guidance``; 0:
-        the plain diffusion prior)."""
-        scale = cast(Any, self.config).energy_guidance if scale is None else scale
+    @classmethod
+    def check_energy_scale(cls, scale: float | None) -> None:
+        """Any scale: this prior has an energy model."""
+
+    def default_energy_scale(self) -> float | None:
+        return float(cast(LatentDiffuserConfig, self.config).energy_guidance)
+
+    def score_correction(self) -> EnergyGuidance | None:
+        """``energy_scale`` · ∇_z f of the energy model (the config's ``energy_guidance`` unless
+        ``with_sampler`` changed it; 0: the plain diffusion prior)."""
         energy = cast(LatentEnergyModel, self.modules["energy"])
-        return energy.guidance(scale) if scale != 0.0 else None
+        return energy.guidance(self.energy_scale) if self.energy_scale else None
 
     @property
     def plain(self) -> LatentPrior:
         return DiffusionPrior(self.modules, self.config, self.spec, self.device)
 
 
-class GaussianPrior(LatentPrior):
-    """The skill VAE's conditional Gaussian prior p(z | s0), trained with the skills by the KL term.
-    No solver, steps or guidance: those belong to diffusion priors."""
+class SkillVAEPrior(LatentPrior):
+    """The skill VAE's own conditional Gaussian prior p(z | s0) (its ``nn.GaussianPrior`` module),
+    trained with the skills by the KL term. No solver, steps or guidance: those belong to diffusion
+    priors."""
 
-    @torch.no_grad()
-    def sample(
-        self,
-        states: torch.Tensor,
-        n: int,
-        *,
-        generator: torch.Generator,
-        shared_noise: bool = False,
-        solver: str | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        energy_guidance: float | None = None,
-    ) -> torch.Tensor:
-        if solver is not None or steps is not None or guidance is not None or energy_guidance is not None:
+    def with_sampler(self, **settings: Any) -> LatentPrior:
+        if any(value is not None for value in settings.values()):
             raise ValueError(
                 "BCQH samples the VAE's Gaussian prior: solver, steps, guidance and energy_guidance apply "
                 "to diffusion priors only (LDCQ); leave them out"
             )
+        return self
+
+    @torch.no_grad()
+    def sample(
+        self, states: torch.Tensor, n: int, *, generator: torch.Generator, shared_noise: bool = False
+    ) -> torch.Tensor:
         mean, std = self.vae.prior(self.condition(states))
         # shared noise: every row draws the same standard-normal n × D block (deterministic acting)
         shape = (n, mean.shape[-1]) if shared_noise else (len(mean), n, mean.shape[-1])
@@ -274,3 +298,22 @@ class GaussianPrior(LatentPrior):
             mean.device
         )
         return mean[:, None] + std[:, None] * noise
+
+
+def bind_sampler(
+    config: DiffusionPriorConfig,
+    solver: str | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+) -> Sampler:
+    """The config's sampling settings, with ``solver``, ``steps`` or ``guidance`` replaced where
+    given. A solver that runs every timestep (DDPM) takes no steps and gets ``ddpm_extra_steps``."""
+    name = solver or config.sampler
+    every_timestep = solver_class(name).default_spacing is None
+    return Sampler(
+        make_solver(
+            name, None if every_timestep else (steps or config.sampler_steps), variance=config.ddpm_variance
+        ),
+        guidance=config.guidance if guidance is None else guidance,
+        extra_steps=config.ddpm_extra_steps if every_timestep else 0,
+    )

@@ -1,18 +1,12 @@
-"""Sampling from the latent diffusion prior: one entry point, three solvers, classifier-free guidance.
+"""Sampling from the latent diffusion prior: one entry point over the solvers, classifier-free guidance.
 
 ``sample(denoiser, schedule, cond, n, solver=...)`` draws ``n`` latents for each of the ``B``
-conditioning rows, batching all ``B·n`` chains through one denoiser call per step. All solvers use
-the same z0-predicting denoiser, so switching solver needs no retraining:
-
-- ``"ddpm"``: ancestral sampling over all ``T`` steps (Ho et al. 2020) with the posterior variance
-  ``β̃_t``, optionally followed by ``extra_steps`` denoising steps at the last timestep
-  ("Diffusion-X", Pearce et al. 2023; LDCQ uses 10).
-- ``"ddim"``: DDIM (Song et al. 2021) on ``steps`` timesteps evenly spaced in ``t``; ``eta = 0``
-  is the deterministic ODE sampler, ``eta = 1`` with ``steps = T`` is DDPM.
-- ``"dpm-solver++"``: DPM-Solver++(2M) (Lu et al. 2022, algorithm 2) in data-prediction form on
-  ``steps`` timesteps evenly spaced in log-SNR (DPM-Solver's recommended grid: on a Gaussian the
-  time-uniform grid overshoots the spread by ~15-25% at 10 steps, the log-SNR one by <5%), first
-  order on the first step; the output is the final data prediction.
+conditioning rows, batching all ``B·n`` chains through one denoiser call per step. ``solver`` is a
+name in :data:`~latent_skills.diffusion.solvers.SOLVERS` (``"ddpm"``, ``"ddim"``,
+``"dpm-solver++"``; their maths is in :mod:`latent_skills.diffusion.solvers`) or a configured
+:class:`~latent_skills.diffusion.solvers.Solver`; :class:`Sampler` binds a solver with guidance and
+extra steps once (what a prior holds). After the chain, ``extra_steps`` denoising steps at the last
+timestep ("Diffusion-X", Pearce et al. 2023; LDCQ uses 10) may follow.
 
 ``energy_guidance`` tilts any solver toward ``p(z | s) · exp(E(s, z))`` (QGPO / LatentDiffuser): a
 callable giving the score correction ``∇_z E_t(s, z_t)`` at every evaluation, converted to the
@@ -27,28 +21,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import torch
 
 from latent_skills.diffusion.schedule import DiffusionSchedule
+from latent_skills.diffusion.solvers import SOLVERS, SPACINGS, Solver, make_solver, timestep_subsequence
 
 __all__ = [
     "SOLVERS",
     "SPACINGS",
     "Denoiser",
     "EnergyGuidance",
+    "Sampler",
     "guided_prediction",
     "sample",
     "sample_with_grad",
     "timestep_subsequence",
 ]
 
-SOLVERS: tuple[str, ...] = ("ddpm", "ddim", "dpm-solver++")
-SPACINGS: tuple[str, ...] = ("time", "logsnr")
-_DEFAULT_STEPS = 10
-_Predict = Callable[[torch.Tensor, int], torch.Tensor]
 # (z_t (R, D), t (R,) long, cond rows (R, C) or None) -> ∇_{z_t} E_t (R, D): a score correction
 EnergyGuidance = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
@@ -123,37 +116,6 @@ def guided_prediction(
     return out
 
 
-def timestep_subsequence(schedule: DiffusionSchedule | int, steps: int, spacing: str = "time") -> list[int]:
-    """``steps`` distinct timesteps, strictly decreasing from ``T-1`` to ``0`` (both included when
-    ``steps >= 2``; ``steps = T`` gives every timestep).
-
-    ``spacing="time"`` spaces them evenly in ``t`` (DDIM's usual grid); ``spacing="logsnr"``
-    evenly in ``λ_t = log(sqrt(ᾱ_t) / sqrt(1 - ᾱ_t))`` (DPM-Solver's recommended grid; needs a
-    :class:`DiffusionSchedule`), rounded to the nearest timestep and kept distinct.
-    """
-    if spacing not in SPACINGS:
-        raise ValueError(f"unknown spacing {spacing!r}; valid spacings are {', '.join(SPACINGS)}")
-    num_timesteps = schedule.num_timesteps if isinstance(schedule, DiffusionSchedule) else schedule
-    if not 1 <= steps <= num_timesteps:
-        raise ValueError(f"steps must be in [1, T={num_timesteps}], got {steps}")
-    if spacing == "time" or steps == 1:
-        # Points at least 1 apart stay distinct after rounding.
-        grid = np.round(np.linspace(num_timesteps - 1, 0, steps)).astype(np.int64)
-        return [int(t) for t in grid]
-    if not isinstance(schedule, DiffusionSchedule):
-        raise TypeError("spacing='logsnr' needs the DiffusionSchedule, not just T")
-    ac = schedule.alphas_cumprod_f64.cpu().numpy()
-    lam = 0.5 * (np.log(ac) - np.log1p(-ac))  # decreasing in t
-    targets = np.linspace(lam[-1], lam[0], steps)
-    # λ is decreasing, so interpolate t over the reversed (increasing) λ.
-    t_of_lam = np.interp(targets, lam[::-1], np.arange(num_timesteps - 1, -1, -1, dtype=np.float64))
-    ts = [int(t) for t in np.round(t_of_lam)]
-    # Make the sequence strictly decreasing within [0, T-1] (rounding can merge neighbours).
-    for i in range(steps - 2, -1, -1):
-        ts[i] = max(ts[i], ts[i + 1] + 1)
-    return [min(t, num_timesteps - 1 - i) for i, t in enumerate(ts)]
-
-
 def _randn(
     shape: tuple[int, ...],
     generator: torch.Generator | None,
@@ -169,49 +131,37 @@ def _validate(
     denoiser: Denoiser,
     schedule: DiffusionSchedule,
     n: int,
-    solver: str,
+    solver: str | Solver,
     steps: int | None,
     guidance: float,
     extra_steps: int,
     eta: float,
     clip: float | None,
-) -> int:
-    """Check the arguments of :func:`sample`; returns the number of steps to run."""
+    ddpm_variance: str,
+    spacing: str | None,
+) -> tuple[Solver, int]:
+    """Check the arguments of :func:`sample`; returns the solver and its number of steps."""
     if not isinstance(schedule, DiffusionSchedule):
         raise TypeError(f"schedule must be a DiffusionSchedule, got {type(schedule).__name__}")
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; valid solvers are {', '.join(SOLVERS)}")
+    if isinstance(solver, Solver):
+        if steps is not None or eta != 0.0 or spacing is not None:
+            raise ValueError("pass steps, eta and spacing to the Solver, not beside it")
+    else:
+        solver = make_solver(solver, steps, eta=eta, variance=ddpm_variance, spacing=spacing)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n (samples per condition) must be a positive int, got {n!r}")
-    T = schedule.num_timesteps
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer))):
-        raise TypeError(f"steps must be an int or None, got {steps!r}")
-    if solver == "ddpm":
-        if steps is not None and steps != T:
-            raise ValueError(
-                f"solver='ddpm' runs all T={T} steps (got steps={steps}); pass steps=None, "
-                "or use solver='ddim' or 'dpm-solver++' for fewer steps"
-            )
-        n_steps = T
-    else:
-        n_steps = min(_DEFAULT_STEPS, T) if steps is None else int(steps)
-        if not 1 <= n_steps <= T:
-            raise ValueError(f"steps must be in [1, T={T}] for solver={solver!r}, got {steps}")
+    n_steps = solver.num_steps(schedule.num_timesteps)
     if not math.isfinite(guidance):
         raise ValueError(f"guidance must be finite, got {guidance}")
     if isinstance(extra_steps, bool) or not isinstance(extra_steps, (int, np.integer)):
         raise TypeError(f"extra_steps must be an int, got {extra_steps!r}")
     if extra_steps < 0:
         raise ValueError(f"extra_steps must be >= 0, got {extra_steps}")
-    if not (math.isfinite(eta) and eta >= 0.0):
-        raise ValueError(f"eta must be a finite number >= 0, got {eta}")
-    if eta != 0.0 and solver != "ddim":
-        raise ValueError(f"eta applies only to solver='ddim' (got solver={solver!r}, eta={eta})")
     if clip is not None and not (math.isfinite(clip) and clip > 0):
         raise ValueError(f"clip must be a positive number or None, got {clip}")
     if not isinstance(getattr(denoiser, "latent_dim", None), int):
         raise TypeError("denoiser must expose an int `latent_dim` attribute (see Denoiser)")
-    return n_steps
+    return solver, n_steps
 
 
 @torch.no_grad()
@@ -221,7 +171,7 @@ def sample(
     cond: torch.Tensor | None,
     n: int,
     *,
-    solver: str = "ddpm",
+    solver: str | Solver = "ddpm",
     steps: int | None = None,
     guidance: float = 1.0,
     extra_steps: int = 0,
@@ -243,7 +193,8 @@ def sample(
         cond: ``(B, C)`` conditioning rows (normalised states). ``None`` for an unconditional
             denoiser (``cond_dim == 0``), which gives ``B = 1``.
         n: samples per row.
-        solver: ``"ddpm"``, ``"ddim"`` or ``"dpm-solver++"``.
+        solver: a name in :data:`SOLVERS` (``"ddpm"``, ``"ddim"``, ``"dpm-solver++"``), or a
+            :class:`~latent_skills.diffusion.solvers.Solver` configured with its own steps and grid.
         steps: denoiser evaluations; ``ddpm`` needs ``None`` or ``T``, the others default to 10.
         guidance: classifier-free guidance weight ``w`` in ``μ(∅) + w (μ(s) − μ(∅))``; 1 is the
             plain conditional prior, 0 the unconditional one.
@@ -276,12 +227,9 @@ def sample(
     Returns:
         ``(B, n, D)`` latents, on ``cond``'s device (or the denoiser's) and in its dtype.
     """
-    n_steps = _validate(denoiser, schedule, n, solver, steps, guidance, extra_steps, eta, clip)
-    if spacing is not None:
-        if spacing not in SPACINGS:
-            raise ValueError(f"unknown spacing {spacing!r}; valid spacings are {', '.join(SPACINGS)}")
-        if solver == "ddpm":
-            raise ValueError("spacing applies only to solver='ddim' or 'dpm-solver++'")
+    chosen, _ = _validate(
+        denoiser, schedule, n, solver, steps, guidance, extra_steps, eta, clip, ddpm_variance, spacing
+    )
     if energy_guidance is not None and not callable(energy_guidance):
         raise TypeError(
             f"energy_guidance must be a callable (z_t, t, cond_rows) -> ∇E, got {energy_guidance!r}"
@@ -343,15 +291,7 @@ def sample(
     else:
         z = initial_noise.to(device=device, dtype=dtype)
 
-    if solver == "ddpm":
-        z0 = _ddpm(predict, schedule, z, noise, ddpm_variance)
-    elif solver == "ddim":
-        ts = timestep_subsequence(schedule, n_steps, spacing or "time")
-        z0 = _ddim(predict, ac, ts, z, eta, noise)
-    else:
-        ts = timestep_subsequence(schedule, n_steps, spacing or "logsnr")
-        z0 = _dpm_solver_pp_2m(predict, ac, ts, z)
-
+    z0 = chosen.run(predict, schedule, z, noise)
     for _ in range(extra_steps):
         z0 = predict(z0, 0)
     return z0.reshape(batch, n, latent_dim)
@@ -371,77 +311,33 @@ def _module_device_dtype(module: object) -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
-def _ddpm(
-    predict: _Predict,
-    schedule: DiffusionSchedule,
-    z: torch.Tensor,
-    noise: Callable[[], torch.Tensor],
-    variance: str,
-) -> torch.Tensor:
-    """Ancestral sampling ``T-1 .. 0``; returns the last z0 prediction (= the t=0 step's mean)."""
-    coef1 = schedule.posterior_mean_coef1.double().cpu().tolist()
-    coef2 = schedule.posterior_mean_coef2.double().cpu().tolist()
-    variances = {"beta": schedule.betas, "posterior": schedule.posterior_variance}
-    if variance not in variances:
-        raise ValueError(f"ddpm_variance must be one of {sorted(variances)}, got {variance!r}")
-    std = variances[variance].double().sqrt().cpu().tolist()
-    z0 = z
-    for t in range(schedule.num_timesteps - 1, -1, -1):
-        z0 = predict(z, t)
-        if t == 0:
-            break  # β̃_0 = 0 and the posterior mean at t=0 is exactly z0_hat
-        z = coef1[t] * z0 + coef2[t] * z
-        z = z + std[t] * noise()
-    return z0
+@dataclass(frozen=True)
+class Sampler:
+    """Sampling settings bound once: a configured solver, the guidance weight ``w`` and the extra
+    denoising steps after the chain. ``sampler(denoiser, schedule, cond, n, ...)`` is
+    :func:`sample` with them."""
 
+    solver: Solver
+    guidance: float = 1.0
+    extra_steps: int = 0
 
-def _ddim(
-    predict: _Predict,
-    ac: torch.Tensor,
-    ts: list[int],
-    z: torch.Tensor,
-    eta: float,
-    noise: Callable[[], torch.Tensor],
-) -> torch.Tensor:
-    """DDIM from ``ts[0]`` down to ``ts[-1] = 0``, then to the clean latent."""
-    z0 = z
-    for i, t in enumerate(ts):
-        z0 = predict(z, t)
-        if i == len(ts) - 1:
-            break  # next ᾱ is 1: the DDIM update returns z0_hat exactly
-        s = ts[i + 1]
-        a_t, a_s = float(ac[t]), float(ac[s])
-        eps = (z - math.sqrt(a_t) * z0) / math.sqrt(1.0 - a_t)
-        sigma = eta * math.sqrt(max((1.0 - a_s) / (1.0 - a_t) * (1.0 - a_t / a_s), 0.0))
-        dir_coef = math.sqrt(max(1.0 - a_s - sigma**2, 0.0))
-        z = math.sqrt(a_s) * z0 + dir_coef * eps
-        if sigma > 0.0:
-            z = z + sigma * noise()
-    return z0
-
-
-def _dpm_solver_pp_2m(predict: _Predict, ac: torch.Tensor, ts: list[int], z: torch.Tensor) -> torch.Tensor:
-    """DPM-Solver++(2M), Lu et al. 2022 algorithm 2, with ``α_t = sqrt(ᾱ_t)``,
-    ``σ_t = sqrt(1 − ᾱ_t)``, ``λ_t = log(α_t / σ_t)``; first step first order; returns the data
-    prediction at the last timestep."""
-    z0_prev: torch.Tensor | None = None
-    h_prev = 0.0
-    z0 = z
-    for i, t in enumerate(ts):
-        z0 = predict(z, t)
-        if i == len(ts) - 1:
-            break
-        s = ts[i + 1]
-        a_t, a_s = float(ac[t]), float(ac[s])
-        alpha_s, sigma_t, sigma_s = math.sqrt(a_s), math.sqrt(1.0 - a_t), math.sqrt(1.0 - a_s)
-        lam_t = 0.5 * (math.log(a_t) - math.log(1.0 - a_t))
-        lam_s = 0.5 * (math.log(a_s) - math.log(1.0 - a_s))
-        h = lam_s - lam_t
-        if z0_prev is None:
-            d = z0
-        else:
-            r = h_prev / h
-            d = (1.0 + 0.5 / r) * z0 - (0.5 / r) * z0_prev
-        z = (sigma_s / sigma_t) * z - alpha_s * math.expm1(-h) * d
-        z0_prev, h_prev = z0, h
-    return z0
+    def __call__(
+        self,
+        denoiser: Denoiser,
+        schedule: DiffusionSchedule,
+        cond: torch.Tensor | None,
+        n: int,
+        **options: Any,
+    ) -> torch.Tensor:
+        """``(B, n, D)`` latents; ``options``: :func:`sample`'s other keywords (generator,
+        shared_noise, null_cond, energy_guidance, initial_noise, clip)."""
+        return sample(
+            denoiser,
+            schedule,
+            cond,
+            n,
+            solver=self.solver,
+            guidance=self.guidance,
+            extra_steps=self.extra_steps,
+            **options,
+        )

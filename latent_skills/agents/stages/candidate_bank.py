@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from latent_skills.config import LDCQConfig
+from latent_skills.config import BCQHConfig, LatentDiffuserConfig, LDCQConfig
 
 from .. import distributed
 
@@ -65,7 +65,7 @@ def sampling_chunk(device: torch.device) -> int:
 def build_candidate_bank(
     windows: SkillWindows,
     prior: LatentPrior,
-    config: LDCQConfig,
+    config: LDCQConfig | BCQHConfig | LatentDiffuserConfig,
     device: torch.device,
     progress_bar: bool = True,
     chunk_states: int | None = None,

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 
+from latent_skills.config import DiffusionPriorConfig
 from latent_skills.diffusion import DiffusionSchedule, diffusion_draws, diffusion_loss
 from latent_skills.nn import LatentDenoiser, StateNormalizer
 
 from ..spec import AgentSpec
-from .base import ConfigT, Shard, StageContext, StepResult, TrainingStage
+from .base import Shard, StageContext, StepResult, TrainingStage
 from .skills import skill_window_pool
 
+PriorConfigT = TypeVar("PriorConfigT", bound=DiffusionPriorConfig)
 
-class PriorStage(TrainingStage[ConfigT]):
+
+class PriorStage(TrainingStage[PriorConfigT]):
     """DDPM over standardised z ~ q(z | τ) conditioned on s0: x0-prediction, min-SNR weighting,
     condition dropout for classifier-free guidance."""
 
@@ -33,7 +36,7 @@ class PriorStage(TrainingStage[ConfigT]):
         denoiser = LatentDenoiser(config.latent_dim, state_dim, widths=config.denoiser_widths)
         return {"latent_norm": latent_norm, "denoiser": denoiser}
 
-    def __init__(self, ctx: StageContext[ConfigT]) -> None:
+    def __init__(self, ctx: StageContext[PriorConfigT]) -> None:
         super().__init__(ctx)
         self.denoiser = cast(LatentDenoiser, ctx.modules["denoiser"])
         self.latent_norm = cast(StateNormalizer, ctx.modules["latent_norm"])
