@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -132,6 +134,36 @@ def pointmaze_dataset(minari_root) -> minari.MinariDataset:
     env = gym.make("PointMaze_UMaze-v3", max_episode_steps=40)
     buffers = record_env_buffers(env, n_episodes=4, steps=40, seed=3)
     return write_dataset("test/pointmaze/random-v0", buffers, env=env)
+
+
+# collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2): the small expert dataset many agent tests
+# train on, under the maker's default id
+UMAZE_ID = "latent-skills/pointmaze/umaze-v0"
+
+
+@pytest.fixture(scope="session")
+def umaze_source(tmp_path_factory) -> Path:
+    """A Minari store holding the UMaze dataset, collected once per session. Never used in place:
+    tests take a copy of it into their own store (``umaze``, ``copy_umaze``)."""
+    from latent_skills.data.makers import collect_pointmaze
+
+    root = tmp_path_factory.mktemp("umaze-source")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MINARI_DATASETS_PATH", str(root))
+        collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2, progress=False)
+    return root
+
+
+def copy_umaze(source: Path, root: Path) -> minari.MinariDataset:
+    """The session's UMaze dataset copied into the store ``root``, which MINARI_DATASETS_PATH names."""
+    shutil.copytree(source, root, dirs_exist_ok=True)
+    return minari.load_dataset(UMAZE_ID)
+
+
+@pytest.fixture
+def umaze(minari_root, umaze_source) -> minari.MinariDataset:
+    """The UMaze dataset in this test's own store."""
+    return copy_umaze(umaze_source, minari_root)
 
 
 @pytest.fixture(scope="session")
