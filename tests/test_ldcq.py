@@ -7,27 +7,17 @@ import numpy as np
 import pytest
 import torch
 from agent_helpers import CHAIN_ACT, CHAIN_LENGTH, CHAIN_OBS, TINY, LossRecorder, chain_buffers
-from conftest import copy_umaze, write_dataset
+from conftest import write_dataset
 
 from latent_skills import LDCQ, ConfigError
 from latent_skills.hub import CheckpointError
 from latent_skills.hub.checkpoint import seal_config
 
 
-@pytest.fixture(scope="module")
-def trained_checkpoint(umaze_source, tmp_path_factory):
-    """A tiny LDCQ trained once for the module on the UMaze dataset (conftest's ``umaze``), saved."""
-    root = tmp_path_factory.mktemp("minari")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MINARI_DATASETS_PATH", str(root))
-        agent = LDCQ.from_dataset(copy_umaze(umaze_source, root), preset="paper", **TINY).learn()
-    return agent.save(tmp_path_factory.mktemp("trained") / "ldcq")
-
-
 @pytest.fixture
-def trained(umaze, trained_checkpoint):
-    """Each test's own copy of the trained agent (tests may train it further)."""
-    return LDCQ.load(trained_checkpoint)
+def trained(umaze, tiny_ldcq_checkpoint):
+    """This test's own copy of a tiny LDCQ trained on ``umaze`` (tests may train it further)."""
+    return LDCQ.load(tiny_ldcq_checkpoint)
 
 
 def test_every_stage_loss_falls(umaze):
