@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -154,11 +156,61 @@ def _stack(values: list[Any]) -> Any:
     return np.stack(values)
 
 
-@pytest.fixture
-def pointmaze_dataset(minari_root) -> minari.MinariDataset:
+def random_pointmaze_dataset() -> minari.MinariDataset:
+    """Four 40-step random-action PointMaze UMaze episodes, written to the current Minari store."""
     env = gym.make("PointMaze_UMaze-v3", max_episode_steps=40)
     buffers = record_env_buffers(env, n_episodes=4, steps=40, seed=3)
     return write_dataset("test/pointmaze/random-v0", buffers, env=env)
+
+
+@pytest.fixture
+def pointmaze_dataset(minari_root) -> minari.MinariDataset:
+    return random_pointmaze_dataset()
+
+
+# collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2): the small expert dataset many agent tests
+# train on, under the maker's default id
+UMAZE_ID = "latent-skills/pointmaze/umaze-v0"
+
+
+@pytest.fixture(scope="session")
+def umaze_source(tmp_path_factory) -> Path:
+    """A Minari store holding the UMaze dataset, collected once per session. Never used in place:
+    tests take a copy of it into their own store (``umaze``, ``copy_umaze``)."""
+    from latent_skills.data.makers import collect_pointmaze
+
+    root = tmp_path_factory.mktemp("umaze-source")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MINARI_DATASETS_PATH", str(root))
+        collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2, progress=False)
+    return root
+
+
+def copy_umaze(source: Path, root: Path) -> minari.MinariDataset:
+    """The session's UMaze dataset copied into the store ``root``, which MINARI_DATASETS_PATH names."""
+    shutil.copytree(source, root, dirs_exist_ok=True)
+    return minari.load_dataset(UMAZE_ID)
+
+
+@pytest.fixture
+def umaze(minari_root, umaze_source) -> minari.MinariDataset:
+    """The UMaze dataset in this test's own store."""
+    return copy_umaze(umaze_source, minari_root)
+
+
+@pytest.fixture(scope="session")
+def tiny_ldcq_checkpoint(umaze_source, tmp_path_factory) -> Path:
+    """An LDCQ with TINY settings trained on the UMaze dataset, once per session, and saved. Never used
+    in place: tests load their own copy (``LDCQ.load``) or save one elsewhere."""
+    from agent_helpers import TINY
+
+    from latent_skills import LDCQ
+
+    root = tmp_path_factory.mktemp("minari")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MINARI_DATASETS_PATH", str(root))
+        agent = LDCQ.from_dataset(copy_umaze(umaze_source, root), **TINY).learn()
+    return agent.save(tmp_path_factory.mktemp("tiny-ldcq") / "run")
 
 
 @pytest.fixture(scope="session")

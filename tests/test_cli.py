@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -254,16 +255,9 @@ def test_set_log_interval_is_the_log_interval(minari_root, box_dataset, tmp_path
 
 
 @pytest.fixture(scope="module")
-def evaluated_checkpoint(tmp_path_factory):
-    from agent_helpers import TINY
-
-    from latent_skills import LDCQ
-    from latent_skills.data.makers import collect_pointmaze
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("minari")))
-        dataset = collect_pointmaze("umaze", steps=600, seed=1, ref_episodes=2, progress=False)
-        yield LDCQ.from_dataset(dataset, **TINY).learn().save(tmp_path_factory.mktemp("agent") / "run")
+def evaluated_checkpoint(tiny_ldcq_checkpoint, tmp_path_factory):
+    """A copy of conftest's tiny trained LDCQ checkpoint."""
+    return shutil.copytree(tiny_ldcq_checkpoint, tmp_path_factory.mktemp("agent") / "run")
 
 
 def test_evaluate_json_dash_prints_to_stdout_and_a_file_still_works(

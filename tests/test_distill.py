@@ -7,23 +7,32 @@ import numpy as np
 import pytest
 import torch
 from agent_helpers import TINY, LossRecorder, weights
+from conftest import copy_umaze
 
 from latent_skills import LDCQ
-from latent_skills.data.makers import collect_pointmaze
 
 DISTILL = {**TINY, "distill_steps": 80, "distill_lr": 3e-3, "candidate_source": "bank"}
 
 
-@pytest.fixture
-def umaze(minari_root):
-    return collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2, progress=False)
+@pytest.fixture(scope="module")
+def distilled_once(umaze_source, tmp_path_factory):
+    """An LDCQ with a distilled student on the UMaze dataset (conftest's ``umaze``), trained once, in a
+    module-wide store that stays set while the tests run (a loaded copy finds its training data there)."""
+    root = tmp_path_factory.mktemp("minari")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MINARI_DATASETS_PATH", str(root))
+        recorder = LossRecorder()
+        agent = LDCQ.from_dataset(copy_umaze(umaze_source, root), **DISTILL).learn(callback=recorder)
+        yield agent, recorder
 
 
 @pytest.fixture
-def distilled(umaze):
-    recorder = LossRecorder()
-    agent = LDCQ.from_dataset(umaze, **DISTILL).learn(callback=recorder)
-    return agent, recorder
+def distilled(distilled_once):
+    """The module's distilled agent; what a test sets with set_acting is undone after it."""
+    agent, recorder = distilled_once
+    distilled_for = agent.config.distilled_for
+    yield agent, recorder
+    agent.set_acting(distilled_for=distilled_for)
 
 
 def states_of(agent: LDCQ, n: int = 32) -> torch.Tensor:

@@ -15,6 +15,7 @@ import safetensors.torch
 import torch
 from agent_helpers import TINY
 from click.testing import CliRunner
+from conftest import copy_umaze
 from hub_server import FakeHub
 from huggingface_hub import ModelCard, constants
 from huggingface_hub.utils import HfHubHTTPError
@@ -23,7 +24,6 @@ from stable_baselines3.common.logger import configure
 from latent_skills import LDCQ, LatentSkillAgent, load_agent
 from latent_skills.agents.card import model_card
 from latent_skills.cli import main
-from latent_skills.data.makers import collect_pointmaze
 from latent_skills.hub import (
     MIGRATIONS,
     CheckpointError,
@@ -41,11 +41,12 @@ ALLOWED_SUFFIXES = {".json", ".safetensors", ".md", ".png"}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(umaze_source, tmp_path_factory):
     """A tiny LDCQ trained with a CSV logger (for the learning curve), its dataset in a temp store."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("minari")))
-        dataset = collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2, progress=False)
+        root = tmp_path_factory.mktemp("minari")
+        mp.setenv("MINARI_DATASETS_PATH", str(root))
+        dataset = copy_umaze(umaze_source, root)
         agent = LDCQ.from_dataset(dataset, **TINY)
         agent.set_logger(configure(str(tmp_path_factory.mktemp("logs")), ["csv"]))
         agent.learn(log_interval=10)

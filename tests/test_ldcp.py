@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import torch
 from agent_helpers import CHAIN_ACT, CHAIN_OBS, TINY, LossRecorder, chain_buffers
-from conftest import write_dataset
+from conftest import copy_umaze, write_dataset
 
 from latent_skills.agents.ldcp import LDCP
 from latent_skills.agents.ldcq import LDCQ
 from latent_skills.config import QUICK, ConfigError, LDCPConfig
-from latent_skills.data.makers import collect_pointmaze
 
 SETTINGS = {
     **{k: v for k, v in TINY.items() if k in LDCPConfig.field_names()},
@@ -25,12 +24,13 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(umaze_source, tmp_path_factory):
     """An LDCP on a tiny UMaze dataset that reuses an LDCQ's skills and prior, as the family does,
     and trains only its world model (built once: the tests below leave it unchanged)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("minari")))
-        dataset = collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2, progress=False)
+        root = tmp_path_factory.mktemp("minari")
+        patch.setenv("MINARI_DATASETS_PATH", str(root))
+        dataset = copy_umaze(umaze_source, root)
         source = LDCQ.from_dataset(dataset, **TINY).learn(stages=["skills", "prior"])
         agent = LDCP.from_dataset(dataset, **SETTINGS).reuse_stages(source, ["skills", "prior"])
         recorder = LossRecorder()

@@ -184,11 +184,8 @@ def _tiny_recipe(tmp_path: Path, dataset: str, eval_episodes: int) -> Path:
     )
 
 
-def test_train_with_a_recipe_and_command_line_overrides(minari_root, tmp_path):
-    from latent_skills.data.makers import collect_pointmaze
-
-    dataset = collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2, progress=False)
-    dataset_id = dataset.spec.dataset_id
+def test_train_with_a_recipe_and_command_line_overrides(umaze, tmp_path):
+    dataset_id = umaze.spec.dataset_id
     out = tmp_path / "run"
     recipe = _tiny_recipe(tmp_path, dataset_id, eval_episodes=1)
     args = [

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from agent_helpers import CHAIN_ACT, CHAIN_OBS, TINY, chain_buffers
-from conftest import write_dataset
+from conftest import random_pointmaze_dataset, write_dataset
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import SAC
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -59,9 +59,12 @@ def chain_agent(minari_root) -> LDCQ:
     return LDCQ.from_dataset(dataset, **TINY).learn(stages=["skills"])
 
 
-@pytest.fixture
-def maze_agent(pointmaze_dataset) -> LDCQ:
-    return LDCQ.from_dataset(pointmaze_dataset, **TINY).learn(stages=["skills"])
+@pytest.fixture(scope="module")
+def maze_agent(tmp_path_factory) -> LDCQ:
+    """Skills trained once on conftest's ``pointmaze_dataset`` (a SkillEnv only reads its agent)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("minari")))
+        yield LDCQ.from_dataset(random_pointmaze_dataset(), **TINY).learn(stages=["skills"])
 
 
 def test_a_step_runs_the_decoded_skill_for_h_steps_and_sums_its_rewards(chain_agent):
@@ -197,9 +200,9 @@ def test_sac_trains_over_skills(maze_agent):
         seed=0,
     )
     before = [p.detach().clone() for p in model.actor.parameters()]
-    model.learn(total_timesteps=300)
-    assert model.num_timesteps == 300
-    actions = model.replay_buffer.actions[:300, 0]
+    model.learn(total_timesteps=150)  # 100 gradient steps after the 50 random ones
+    assert model.num_timesteps == 150
+    actions = model.replay_buffer.actions[:150, 0]
     # SB3 stores actions rescaled to [-1, 1] from the SkillEnv's box
     assert np.abs(actions).max() <= 1.0 and actions.std(0).min() > 0.05
     assert any(not torch.equal(a, b) for a, b in zip(before, model.actor.parameters(), strict=True))

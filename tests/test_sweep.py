@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from agent_helpers import TINY
 from click.testing import CliRunner
+from conftest import UMAZE_ID, copy_umaze
 
 from latent_skills.cli import main
 from latent_skills.stats import bootstrap_ci, bootstrap_distribution, iqm, summarize
@@ -126,20 +127,18 @@ def test_summary_and_table_from_run_records():
 
 # ---------------------------------------------------------------- sweeps of a tiny recipe
 
-DATASET = "test/pointmaze/sweep-v0"
+DATASET = UMAZE_ID
 
 
 @pytest.fixture(scope="module")
-def sweep_data(tmp_path_factory):
-    """A small PointMaze dataset in a module-wide Minari store (MINARI_DATASETS_PATH set in os.environ,
-    so Ray workers started from here inherit it)."""
-    from latent_skills.data.makers import collect_pointmaze
-
+def sweep_data(umaze_source, tmp_path_factory):
+    """A small PointMaze dataset (conftest's ``umaze``) in a module-wide Minari store
+    (MINARI_DATASETS_PATH set in os.environ, so Ray workers started from here inherit it)."""
     root = tmp_path_factory.mktemp("minari")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MINARI_DATASETS_PATH", str(root))
         patch.delenv("RAY_ADDRESS", raising=False)
-        collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2, progress=False, dataset_id=DATASET)
+        copy_umaze(umaze_source, root)
         yield root
 
 

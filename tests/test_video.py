@@ -12,12 +12,10 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
-from agent_helpers import TINY
 from click.testing import CliRunner
 
 from latent_skills import LDCQ
 from latent_skills.cli import main
-from latent_skills.data.makers import collect_pointmaze
 from latent_skills.envs.video import (
     FrameRecorder,
     VideoUnavailable,
@@ -28,11 +26,8 @@ from latent_skills.envs.video import (
 
 
 @pytest.fixture(scope="module")
-def agent(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("minari")))
-        dataset = collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2, progress=False)
-        yield LDCQ.from_dataset(dataset, **TINY).learn()
+def agent(tiny_ldcq_checkpoint):
+    return LDCQ.load(tiny_ldcq_checkpoint)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from huggingface_hub import ModelCard, constants
 
 from latent_skills import LDCQ
 from latent_skills.cli import main
-from latent_skills.data.makers import collect_pointmaze
 from latent_skills.zoo import ManifestError, load_manifest, readme_text
 
 TOKEN = "hf_zoo_token"
@@ -27,11 +26,10 @@ def toml_value(value) -> str:
 
 
 @pytest.fixture
-def zoo(tmp_path, monkeypatch):
+def zoo(tmp_path, monkeypatch, umaze):
     """A loopback Hub, a tiny local PointMaze dataset, a tiny recipe file and a manifest listing it
     beside a planned (never trained) paper entry."""
     server = FakeHub(require_token=TOKEN).start()
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     monkeypatch.setattr(constants, "ENDPOINT", server.endpoint)
@@ -41,7 +39,7 @@ def zoo(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", True)
-    dataset = collect_pointmaze("umaze", steps=1200, seed=1, ref_episodes=2, progress=False)
+    dataset = umaze
     config = "\n".join(f"{key} = {toml_value(value)}" for key, value in TINY.items() if key != "horizon")
     (tmp_path / "tiny.toml").write_text(
         f'agent = "LDCQ"\ndataset = "{dataset.spec.dataset_id}"\npreset = "quick"\nhorizon = 5\n'
