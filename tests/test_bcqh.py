@@ -113,8 +113,7 @@ def test_a_checkpoint_that_carries_the_prior_fields_still_loads(trained, tmp_pat
     saved then loads to the same agent (they are dropped)."""
     import json
 
-    from latent_skills.hub.checkpoint import seal_config
-
+    from latent_skills.checkpoint import seal_config
     from latent_skills.config import LDCQConfig
 
     folder = trained.save(tmp_path / "old")

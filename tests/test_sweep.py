@@ -306,4 +306,5 @@ def test_sweep_on_ray_with_one_run_failing(recipe_file, tmp_path, monkeypatch):
     _check_ok_run(ldcq, out)
     assert ldgc["status"] == "failed" and ldgc["error"].startswith("ConfigError: ") and "q_" in ldgc["error"]
     assert json.loads((out / "sweep.json").read_text())["backend"] == "ray"
-    assert seconds < 60, f"the Ray sweep took {seconds:.0f} s"
+    # generous: on two cores the other pytest-xdist worker runs beside the two Ray tasks
+    assert seconds < 150, f"the Ray sweep took {seconds:.0f} s"
