@@ -3,8 +3,8 @@
 :class:`MazeFrames` draws what MuJoCo's offscreen renderer shows of a ``PointMaze_*-v3`` scene through an
 orthographic camera looking straight down on the whole map (the view :func:`mujoco_top_down_view`
 sets up): the checkered floor, the walls' tops, the agent's green sphere and the goal's translucent red
-one. It is numpy only — no OpenGL, well under a millisecond a frame where MuJoCo's renderer costs
-~35 ms here — and ``tests/test_pixel_maze.py`` holds its frames against MuJoCo's on sampled states.
+one. It is numpy only: no OpenGL, and a 100k-step dataset renders in seconds
+(``benchmarks/results/collect_speed_pixels.json``); ``tests/test_pixel_maze.py`` holds its frames against MuJoCo's on sampled states.
 What it leaves out of MuJoCo's picture: the walls' specular highlight (a few levels of brightness).
 
 :class:`PixelPointMaze` is ``PointMaze`` whose observation is that frame (``Box(0, 255, (S, S, 3),
