@@ -180,3 +180,18 @@ def test_loading_a_checkpoint_finds_its_agent_in_a_fresh_interpreter(minari_root
         assert "latent_skills.agents.ldcq" not in sys.modules  # only the agent asked for loaded
     """
     assert "torch" in loaded_after(code)
+
+
+def test_registering_the_robotics_envs_prints_nothing():
+    """Gymnasium-Robotics prints an Adroit notice at import; it opened every command (issue 24)."""
+    code = (
+        "from latent_skills.envs.robotics import register_robotics_envs\n"
+        "register_robotics_envs()\n"
+        "import gymnasium as gym\n"
+        "print(gym.spec('PointMaze_UMaze-v3').id, gym.spec('latent-skills/PointMazePixels-v0').id)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True, timeout=120
+    )
+    assert result.stdout.split() == ["PointMaze_UMaze-v3", "latent-skills/PointMazePixels-v0"]
+    assert result.stderr == ""

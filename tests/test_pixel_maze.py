@@ -18,7 +18,7 @@ import pytest
 from latent_skills.data.loading import make_eval_env
 from latent_skills.data.makers import collect_pointmaze, default_dataset_id
 from latent_skills.envs.pixel_maze import PIXEL_ENV_ID, MazeFrames
-from latent_skills.envs.safe_make import register_robotics_envs
+from latent_skills.envs.robotics import register_robotics_envs
 
 UMAZE = [[1, 1, 1, 1, 1], [1, 0, 0, 0, 1], [1, 1, 1, 0, 1], [1, 0, 0, 0, 1], [1, 1, 1, 1, 1]]
 
@@ -28,7 +28,7 @@ UMAZE = [[1, 1, 1, 1, 1], [1, 0, 0, 0, 1], [1, 1, 1, 0, 1], [1, 0, 0, 0, 1], [1,
 MUJOCO_SIDE = """
 import sys, numpy as np, gymnasium as gym, mujoco
 from latent_skills.envs.pixel_maze import MazeFrames, mujoco_top_down_view
-from latent_skills.envs.safe_make import register_robotics_envs
+from latent_skills.envs.robotics import register_robotics_envs
 env_id, size, n, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 register_robotics_envs()
 env = gym.make(env_id)

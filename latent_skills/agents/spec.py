@@ -13,12 +13,12 @@ from gymnasium.envs.registration import EnvSpec
 from latent_skills.config import default_horizon
 from latent_skills.data import ObservationFlattener, reference_scores
 from latent_skills.data.loading import dataset_eval_env_spec
+from latent_skills.envs.robotics import register_robotics_envs
 from latent_skills.envs.safe_make import (
     EnvRecord,
     UntrustedEnvSpecError,
     check_action_space,
     make_registered_env,
-    register_robotics_envs,
 )
 from latent_skills.nn.encoders import FlatEncoder, ObservationEncoder, encoder_kinds
 

@@ -10,7 +10,7 @@ What it leaves out of MuJoCo's picture: the walls' specular highlight (a few lev
 :class:`PixelPointMaze` is ``PointMaze`` whose observation is that frame (``Box(0, 255, (S, S, 3),
 uint8)``), or a Dict of the frame under ``"pixels"`` beside the state fields asked for in ``keys``
 (``"observation"``, ``"achieved_goal"``, ``"desired_goal"``). It is registered as :data:`PIXEL_ENV_ID`
-by :func:`latent_skills.envs.safe_make.register_robotics_envs`, so datasets and checkpoints can name it
+by :func:`latent_skills.envs.robotics.register_robotics_envs`, so datasets and checkpoints can name it
 as their evaluation env like any other registered env.
 """
 

@@ -35,7 +35,8 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from .safe_make import EnvRecord, register_robotics_envs
+from .robotics import register_robotics_envs
+from .safe_make import EnvRecord
 
 D4RL, DATASET, AUTO = "d4rl", "dataset", "auto"
 PROTOCOLS: tuple[str, ...] = (D4RL, DATASET)

@@ -24,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
-from latent_skills.envs.pixel_maze import register_pixel_maze
+from latent_skills.envs.robotics import register_robotics_envs
 
 # The fields of a stored EnvSpec that name code: they must match the registered spec of the id.
 CODE_FIELDS = ("entry_point", "vector_entry_point", "additional_wrappers", "apply_api_compatibility")
@@ -59,14 +59,6 @@ SAFE_RENDER_MODES = (None, "rgb_array", "rgb_array_list", "depth_array", "depth_
 
 class UntrustedEnvSpecError(ValueError):
     """A stored evaluation env that this process will not build: its id is not registered, or it names code."""
-
-
-def register_robotics_envs() -> None:
-    """Gymnasium-Robotics envs and the library's pixel PointMaze must be registered before use."""
-    import gymnasium_robotics
-
-    gym.register_envs(gymnasium_robotics)
-    register_pixel_maze()
 
 
 def settings_problem(kwargs: Mapping[str, Any], steps: Any) -> str | None:

@@ -56,6 +56,7 @@ from latent_skills.data.makers.pixels import (
 )
 from latent_skills.data.makers.saving import prepare_target, write_dataset
 from latent_skills.envs.pixel_maze import MazeFrames, pixel_observation_space
+from latent_skills.envs.robotics import register_robotics_envs
 
 __all__ = [
     "GOAL_CONDITIONED",
@@ -86,7 +87,7 @@ class MazeSpec:
 
     def base_map(self) -> list[list[Any]]:
         """A fresh copy of the registered env's default maze map."""
-        _register()
+        register_robotics_envs()
         return [list(row) for row in gym.spec(self.env_id).kwargs["maze_map"]]
 
     def eval_map(self) -> list[list[Any]]:
@@ -106,12 +107,6 @@ MAZES: dict[str, MazeSpec] = {
 # Large enough that gymnasium's TimeLimit never cuts the collection stream.
 _STREAM_MIN_MAX_EPISODE_STEPS = 1_000_000
 _PROGRESS_CHUNK = 1_000  # steps between tqdm updates: per-step updates cost more than a step
-
-
-def _register() -> None:
-    import gymnasium_robotics
-
-    gym.register_envs(gymnasium_robotics)
 
 
 def _maze_spec(maze: str) -> MazeSpec:
@@ -145,7 +140,7 @@ def eval_env_spec(maze: str) -> EnvSpec:
     ``EnvSpec.to_json`` and Minari's ``recover_environment(eval_env=True)``.
     """
     spec = _maze_spec(maze)
-    _register()
+    register_robotics_envs()
     base = gym.spec(spec.env_id)
     kwargs = dict(base.kwargs)
     kwargs.update(maze_map=spec.eval_map(), continuing_task=True, reset_target=False)
@@ -166,7 +161,7 @@ def eval_goal_position(maze: str) -> np.ndarray:
 
 
 def _data_env(maze: str, steps: int) -> gym.Env:
-    _register()
+    register_robotics_envs()
     return gym.make(
         _maze_spec(maze).env_id,
         continuing_task=True,
