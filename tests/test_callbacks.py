@@ -23,6 +23,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from latent_skills import LDCQ
 from latent_skills.loggers import configure_logger
+from latent_skills.checkpoint import CheckpointError
 
 STEPS = {"skills_steps": 6, "prior_steps": 6, "q_steps": 12}
 PLAN = sum(STEPS.values())
@@ -60,11 +61,16 @@ def test_sb3_callbacks_work_in_learn(pointmaze_dataset, tmp_path):
     log = np.load(tmp_path / "eval" / "evaluations.npz")
     assert list(log["timesteps"]) == [8, 16, 24] and log["results"].shape == (3, 1)
     assert LDCQ.load(tmp_path / "eval" / "best_model").num_timesteps in (8, 16, 24)
+    # the path an SB3 user types: best_model.zip (SB3's load adds the suffix the same way)
+    assert LDCQ.load(tmp_path / "eval" / "best_model.zip").num_timesteps in (8, 16, 24)
     # CheckpointCallback: loadable checkpoint folders under SB3's names
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["rl_model_10_steps.zip", "rl_model_20_steps.zip"]
     loaded = LDCQ.load(tmp_path / "checkpoints" / "rl_model_20_steps.zip")
     assert loaded.num_timesteps == 20 and loaded.stages_completed == ["skills", "prior"]
+    assert LDCQ.load(tmp_path / "checkpoints" / "rl_model_10_steps").num_timesteps == 10
+    with pytest.raises(CheckpointError, match="rl_model_30_steps.zip is not"):  # neither exists
+        LDCQ.load(tmp_path / "checkpoints" / "rl_model_30_steps.zip")
     # ProgressBarCallback: one tick per gradient step
     assert bar.pbar.n == PLAN and bar.pbar.total == PLAN
 
@@ -93,7 +99,7 @@ def test_eval_freq_evaluates_the_last_stage_and_keeps_the_best(pointmaze_dataset
     rows = (tmp_path / "run" / "logs" / "progress.csv").read_text().splitlines()
     header = rows[0].split(",")
     evals = [dict(zip(header, row.split(","), strict=True)) for row in rows[1:]]
-    evals = [row for row in evals if row["eval/mean_return"]]
+    evals = [row for row in evals if row["eval/mean_reward"]]
     # q is the last stage: steps 5 and 10 of its 12, after the 12 steps of skills and prior
     assert [int(float(row["time/total_timesteps"])) for row in evals] == [17, 22]
     assert all(row["eval/success_rate"] != "" for row in evals)
@@ -128,7 +134,7 @@ def test_tensorboard_and_wandb_loggers_record_the_config_and_metrics(
 
     assert json.loads((logs / "config.json").read_text())["q_steps"] == 4
     assert list(logs.glob("events.out.tfevents.*"))
-    keys = [b"skills/loss", b"q/loss", b"eval/mean_return", b"q_candidates"]
+    keys = [b"skills/loss", b"q/loss", b"eval/mean_reward", b"q_candidates"]
     recorded = wandb_records(logs, keys)
     for key in keys:
         assert key in recorded, key

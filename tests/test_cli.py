@@ -188,7 +188,7 @@ def test_train_logs_to_tensorboard_and_wandb_and_evaluates_during_training(
     assert "the best evaluated" in result.output
     logs = out / "logs"
     assert json.loads((logs / "config.json").read_text())["agent"] == "LDCQ"
-    assert "eval/mean_return" in (logs / "progress.csv").read_text().splitlines()[0]
+    assert "eval/mean_reward" in (logs / "progress.csv").read_text().splitlines()[0]
     assert list(logs.glob("events.out.tfevents.*"))
     recorded = wandb_records(logs, [b"eval/success_rate", b"q/loss"])
     assert b"eval/success_rate" in recorded and b"q/loss" in recorded

@@ -23,7 +23,7 @@ PACKAGE = "latent_skills"
 # package's top-level modules and subpackages; "" is the package's own __init__ (__version__, the
 # lazy public names), which everything may import.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_lazy", "stats"),
+    ("_lazy", "_progress", "stats"),
     ("diffusion",),  # the maths, torch only; the solver registry, which configs read for their choices
     ("", "config", "checkpoint"),  # the package's names, configs, the format on disk
     ("envs",),  # safe env construction, evaluation protocols, SkillEnv, video (agents duck-typed)
@@ -40,8 +40,8 @@ MAX_LINES = 400
 # Modules over MAX_LINES today, with their size: this list may only shrink (an entry must be removed
 # once its module is split, and none may grow). Do not add to it: split the module.
 OVERSIZED = {
-    "latent_skills/agents/base.py": 421,
-    "latent_skills/data/makers/pointmaze.py": 422,
+    "latent_skills/agents/base.py": 419,
+    "latent_skills/data/makers/pointmaze.py": 421,
     "latent_skills/envs/safe_make.py": 447,
     "latent_skills/nn/skill_vae.py": 457,
     "latent_skills/sweep.py": 453,

@@ -274,7 +274,7 @@ class LatentSkillAgent:
         total_timesteps: int | None = None,
         *,
         callback: BaseCallback | Any | None = None,
-        progress_bar: bool = False,
+        progress_bar: bool | None = None,
         stages: list[str] | tuple[str, ...] | str | None = None,
         save_path: str | Path | None = None,
         save_every: int | None = None,
@@ -311,10 +311,14 @@ class LatentSkillAgent:
         training; the stage it stopped is not marked trained.
 
         ``eval_freq=N``: evaluate every N gradient steps of the agent's last stage (``q`` for LDCQ) on
-        ``eval_episodes`` episodes over ``eval_envs`` envs of its evaluation env, log ``eval/mean_return``,
+        ``eval_episodes`` episodes over ``eval_envs`` envs of its evaluation env, log ``eval/mean_reward``,
         ``eval/normalized_score``, ``eval/success_rate`` through the logger and, with ``save_path``, keep the
         best agent so far (by mean return) in ``save_path/best``, its result in ``save_path/best/eval.json``.
         See :class:`~.periodic_eval.PeriodicEvaluation`.
+
+        ``progress_bar``: show progress (a bar on a terminal, plain lines elsewhere); ``None``, the default,
+        shows it when stderr is a terminal. On a CPU a stage that will take over an hour says so once
+        (:class:`~.notices.SlowTrainingWarning`, with the estimate and how to pick ``preset="quick"``).
 
         ``compile=True`` (or ``torch.compile``'s keyword arguments as a dict) compiles the networks in place
         (acting uses them too); ``precision="bf16"`` runs the forward passes under bf16 autocast. Both are off
@@ -346,13 +350,7 @@ class LatentSkillAgent:
     # ------------------------------------------------------------------ acting (the policy)
     def set_acting(self, **changes: Any) -> LatentSkillAgent:
         """Change how the trained agent acts (sampler, its steps, guidance, candidates, exec_horizon)."""
-        acting = self.config.ACTING
-        not_acting = sorted(set(changes) - set(acting))
-        if not_acting:
-            raise ConfigError(
-                f"{not_acting} change what the agent learned; after training only {list(acting)} can change"
-            )
-        self.config = self.config.replace(**changes)
+        self.config = self.config.with_acting(**changes)
         self.policy = self._make_policy(self.policy.generator)
         return self
 

@@ -61,10 +61,22 @@ def write_agent(
     return write_checkpoint(path, meta, tensors, training_tensors)
 
 
+def sb3_style_folder(path: str | Path) -> Path:
+    """The checkpoint folder ``path`` names, read as Stable-Baselines3 reads a zip: ``X.zip`` finds folder
+    ``X`` (``EvalCallback`` saves ``best_model``, users type ``best_model.zip``) and ``X`` finds folder
+    ``X.zip`` (``CheckpointCallback`` saves ``rl_model_1000_steps.zip``). An existing ``path`` wins."""
+    folder = Path(path)
+    if folder.exists():
+        return folder
+    other = folder.with_suffix("") if folder.suffix == ".zip" else folder.with_name(folder.name + ".zip")
+    return other if other.is_dir() else folder
+
+
 def read_agent(
     cls: type[LatentSkillAgent], base: type[LatentSkillAgent], path: str | Path, device: str | torch.device
 ) -> LatentSkillAgent:
     """The agent saved in ``path``, as ``cls`` (``base``: any registered class)."""
+    path = sb3_style_folder(path)
     built: list[LatentSkillAgent] = []
 
     def build_and_compare(meta: dict[str, Any], headers: dict[str, TensorInfo]) -> None:

@@ -21,13 +21,21 @@ if TYPE_CHECKING:
 EVAL_SEED = 1000  # apart from the final evaluation's (seed 0): the best is not chosen on its episodes
 BEST = "best"  # save_path/best: the best checkpoint so far, with eval.json
 RESULT = "eval.json"
+# the result's keys under the names SB3's EvalCallback logs (eval/mean_reward, eval/success_rate), so
+# both write one series
+LOGGED = {
+    "mean_return": "eval/mean_reward",
+    "std_return": "eval/std_reward",
+    "normalized_score": "eval/normalized_score",
+    "success_rate": "eval/success_rate",
+}
 
 
 class PeriodicEvaluation:
     """Every ``freq`` steps of the agent's last stage: ``agent.evaluate(n_episodes=episodes,
     n_envs=envs, seed=EVAL_SEED)`` (deterministic; the same episodes each time, so evaluations compare
-    like with like), logged as ``eval/mean_return``, ``eval/std_return``, ``eval/normalized_score`` and
-    ``eval/success_rate`` (where the env reports them), under the agent's default evaluation protocol
+    like with like), logged as ``eval/mean_reward``, ``eval/std_reward``, ``eval/normalized_score`` and
+    ``eval/success_rate`` (SB3's ``EvalCallback`` names) (where the env reports them), under the agent's default evaluation protocol
     (``eval.json`` names it: see :mod:`latent_skills.envs.protocols`). With ``save_path``, a mean return above every
     earlier one saves the agent (``agent.save``) to ``save_path/best`` with its result in ``eval.json``;
     a resumed run starts from the best that ``eval.json`` records.
@@ -71,9 +79,9 @@ class PeriodicEvaluation:
             return
         with _evaluating(agent, trained):
             result = agent.evaluate(n_episodes=self.episodes, n_envs=self.envs, seed=EVAL_SEED)
-        for key in ("mean_return", "std_return", "normalized_score", "success_rate"):
+        for key, name in LOGGED.items():
             if result.get(key) is not None:
-                agent.logger.record(f"eval/{key}", float(result[key]))
+                agent.logger.record(name, float(result[key]))
         agent.logger.record("time/total_timesteps", agent.num_timesteps)
         agent.logger.dump(agent.num_timesteps)
         if self.best_path is not None and result["mean_return"] > self.best:

@@ -33,13 +33,14 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
 from stable_baselines3.common.logger import Logger
 from torch import nn
-from tqdm.auto import tqdm
 
+from latent_skills._progress import on_terminal, progress
 from latent_skills.checkpoint import CheckpointError, split_state
 
 from . import distributed
 from .acceleration import autocast, check_precision, compile_networks, compile_options
 from .divergence import DivergenceWatch, check_interval
+from .notices import SlowStageNotice
 from .periodic_eval import PeriodicEvaluation
 from .resume import StopSignals, TrainingInterrupted
 from .stages import TrainingStage, TrainingState
@@ -64,7 +65,7 @@ def learn(
     total_timesteps: int | None,
     *,
     callback: BaseCallback | Callable | list | None,
-    progress_bar: bool,
+    progress_bar: bool | None,
     stages: list[str] | tuple[str, ...] | str | None,
     save_path: str | Path | None,
     save_every: int | None,
@@ -108,7 +109,7 @@ def learn(
         agent.logger.log(f"data-parallel training on {world} processes (torch.distributed)")
     agent.world_size = world
     cb = init_callback(agent, callback)
-    agent.progress = progress_bar and main
+    agent.progress = (on_terminal() if progress_bar is None else progress_bar) and main
     remaining = sum(plan.values()) - (0 if resumed is None else resumed.step)
     cb.on_training_start(
         {
@@ -277,7 +278,7 @@ def run_stage(
     callback, evaluator = watchers
     stage: TrainingStage | None = None
     done = 0 if resumed is None else resumed.step
-    bar = tqdm(
+    bar = progress(
         total=n_steps,
         initial=done,
         desc=f"{type(agent).__name__} {name}",
@@ -300,6 +301,7 @@ def run_stage(
         watch = DivergenceWatch(tracked, agent.device, check_interval(agent.device, log_interval))
         running: dict[str, torch.Tensor] = {}  # metric sums since the last log, on the device
         start, first = time.perf_counter(), done
+        notice = SlowStageNotice(type(agent).__name__, name, stage.steps_field, n_steps, done, agent.device)
         with signals.steps():
             for step in range(first, n_steps):
                 with autocast(agent.device, precision):
@@ -332,6 +334,7 @@ def run_stage(
                     bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
                     running.clear()
                 bar.update(1)
+                notice.step(done)
                 if evaluator is not None:
                     if evaluator.due(name, done):
                         watch.check(name, refresh=False)

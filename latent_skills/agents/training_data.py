@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from latent_skills._progress import progress
 from latent_skills.data import SkillWindows
 from latent_skills.nn import SkillVAE
 
@@ -34,7 +34,7 @@ class TrainingData:
             mean = np.empty((len(w), vae.latent_dim), np.float32)
             std = np.empty_like(mean)
             vae.eval()
-            for lo in tqdm(range(0, len(w), batch_size), desc="encode windows", disable=not progress_bar):
+            for lo in progress(range(0, len(w), batch_size), desc="encode windows", disable=not progress_bar):
                 idx = np.arange(lo, min(lo + batch_size, len(w)))
                 m, s = vae.encode(
                     *(torch.as_tensor(a, device=device) for a in (w.states[idx], w.actions[idx], w.mask[idx]))

@@ -159,5 +159,15 @@ class AgentConfig(SkillSettings, ActingSettings, RunSettings):
     def replace(self, **changes: Any) -> AgentConfig:
         return type(self).from_dict({**self.to_dict(), **changes})
 
+    def with_acting(self, **changes: Any) -> AgentConfig:
+        """This config with acting fields changed (``set_acting``); a field that changes what the agent
+        learned is a :class:`ConfigError`."""
+        not_acting = sorted(set(changes) - set(self.ACTING))
+        if not_acting:
+            raise ConfigError(
+                f"{not_acting} change what the agent learned; after training only {list(self.ACTING)} can change"
+            )
+        return self.replace(**changes)
+
 
 __all__ = ["AgentConfig", "config_fields"]

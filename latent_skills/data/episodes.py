@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import minari
 import numpy as np
-from tqdm.auto import tqdm
+
+from latent_skills._progress import progress as progress_display
 
 from .flatten import ObservationFlattener
 
@@ -98,7 +99,9 @@ class EpisodeArrays:
         obs_at, step_at = 0, 0
         episodes = dataset.iterate_episodes()
         for e, episode in enumerate(
-            tqdm(episodes, total=n_episodes, disable=not progress, desc="reading episodes", unit="ep")
+            progress_display(
+                episodes, total=n_episodes, disable=not progress, desc="reading episodes", unit="ep"
+            )
         ):
             length = len(episode.rewards)
             flat_obs = flattener.flatten(episode.observations)

@@ -7,7 +7,8 @@ from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
-from tqdm.auto import tqdm
+
+from latent_skills._progress import progress
 
 
 class Predictor(Protocol):
@@ -68,7 +69,7 @@ def evaluate_policy_vec(
     successes: list[bool] = []
     obs, _ = envs.reset(seed=seed)
     state, episode_start = None, np.ones(n_envs, bool)
-    bar = tqdm(total=n_episodes, desc="evaluate", unit="ep", disable=not progress_bar)
+    bar = progress(total=n_episodes, desc="evaluate", unit="ep", disable=not progress_bar)
     try:
         while (counts < targets).any():
             actions, state = policy.predict(

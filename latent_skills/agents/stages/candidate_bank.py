@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from latent_skills._progress import progress
 from latent_skills.config import BCQHConfig, LatentDiffuserConfig, LDCQConfig
 
 from .. import distributed
@@ -86,7 +86,7 @@ def build_candidate_bank(
     world, me = distributed.world_size(), distributed.rank()
     gen = torch.Generator(device).manual_seed(c.seed + 7)
     starts = range(0, len(bank.unique_rows), chunk_states)
-    for chunk, lo in enumerate(tqdm(starts, desc="candidate bank", disable=not progress_bar)):
+    for chunk, lo in enumerate(progress(starts, desc="candidate bank", disable=not progress_bar)):
         if world > 1:
             if chunk % world != me:
                 continue

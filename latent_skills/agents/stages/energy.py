@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from latent_skills._progress import progress
 from latent_skills.config import LatentDiffuserConfig
 from latent_skills.diffusion import DiffusionSchedule
 from latent_skills.nn import LatentEnergyModel, TwinCritic, contrastive_energy_loss, q_candidates
@@ -96,7 +96,7 @@ def build_energy_support(
     q = np.empty((len(bank.unique_rows), c.energy_samples), np.float32)
     observations = w.episodes.observations
     gen = torch.Generator(device).manual_seed(c.seed + 11)
-    for lo in tqdm(
+    for lo in progress(
         range(0, len(bank.unique_rows), chunk_states), desc="energy support", disable=not progress_bar
     ):
         states = torch.as_tensor(

@@ -42,8 +42,8 @@ import minari
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from minari.data_collector import EpisodeBuffer
-from tqdm.auto import tqdm
 
+from latent_skills._progress import progress as progress_display
 from latent_skills.data.makers.episode_builder import EpisodeBuilder
 from latent_skills.data.makers.maze_planner import MazeExpert
 from latent_skills.data.makers.pixels import (
@@ -185,7 +185,9 @@ def reference_scores(
     rng = np.random.default_rng(seed)
     env = gym.make(eval_env_spec(maze))
     expert = MazeExpert(_unwrapped(env).maze, rng)
-    bar = tqdm(total=2 * episodes, desc=f"reference scores ({maze})", unit="ep", disable=not progress)
+    bar = progress_display(
+        total=2 * episodes, desc=f"reference scores ({maze})", unit="ep", disable=not progress
+    )
     means = []
     try:
         for policy in ("random", "expert"):
@@ -246,7 +248,7 @@ def collect_pointmaze(
         action_noise: std of the Gaussian noise added to every expert action before clipping.
         ref_episodes: episodes per policy for the reference scores.
         overwrite: replace an existing local dataset with this id (only once the new one is complete).
-        progress: show tqdm bars for collection and for the reference episodes.
+        progress: show progress (bars on a terminal) for collection and for the reference episodes.
         task: ``"goal-conditioned"`` (the goal the expert drives to is observed, episodes cut at each
             success) or ``"single-goal"`` (D4RL maze2d: goal, rewards and success relabelled to the
             evaluation goal, episodes cut every evaluation-episode length); see the module docstring.
@@ -382,7 +384,9 @@ def _stream_episodes(
     x, y, vx, vy = obs["observation"].tolist()
     gx, gy = obs["desired_goal"].tolist()
     step = env.step
-    bar = tqdm(total=steps, desc=f"collect {spec.name} ({task})", unit="step", disable=not progress)
+    bar = progress_display(
+        total=steps, desc=f"collect {spec.name} ({task})", unit="step", disable=not progress
+    )
     try:
         for t in range(steps):
             ax, ay = expert.act(x, y, vx, vy, gx, gy)
