@@ -22,8 +22,8 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv
 
 from latent_skills import LDCQ
-from latent_skills.loggers import configure_logger
 from latent_skills.checkpoint import CheckpointError
+from latent_skills.loggers import configure_logger
 
 STEPS = {"skills_steps": 6, "prior_steps": 6, "q_steps": 12}
 PLAN = sum(STEPS.values())
