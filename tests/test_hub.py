@@ -228,8 +228,9 @@ def test_a_second_push_replaces_stale_results(trained, hub):
     assert len(hub.repos["me/twice"].commits) == 2
     assert set(files) == {"config.json", "model.safetensors", "README.md"}  # stale results deleted
     assert "This agent was not evaluated when pushed** (eval_episodes=0)" in files["README.md"].decode()
-    with pytest.raises(HfHubHTTPError, match="401"):
+    with pytest.raises(HfHubHTTPError, match="401") as refused:
         push_to_hub(trained, "me/twice", token="hf_wrong", eval_episodes=0, video=False)
+    assert "hf auth login" in str(refused.value) and "--token" in str(refused.value)
 
 
 def test_cli_push_then_evaluate_a_hub_id(trained, hub, tmp_path):

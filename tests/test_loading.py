@@ -16,11 +16,24 @@ def test_load_by_id_and_by_object(box_dataset):
 
 def test_unknown_id_names_every_fix(minari_root):
     with pytest.raises(DatasetNotFoundError) as err:
-        load_dataset("nobody/nothing/none-v0")
+        load_dataset("nobody/pointmaze/none-v0")
     message = str(err.value)
-    for fix in ("minari download nobody/nothing/none-v0", "MINARI_DATASETS_PATH", "latent-skills collect"):
+    for fix in (
+        "minari download nobody/pointmaze/none-v0",
+        "--download",
+        "download=True",
+        "MINARI_DATASETS_PATH",
+    ):
         assert fix in message
+    assert "latent-skills collect pointmaze" in message  # a maze id: the local maker is a fix
     assert str(minari_root) in message
+
+
+def test_a_kitchen_id_is_not_sent_to_the_pointmaze_maker(minari_root):
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset("D4RL/kitchen/mixed-v2")
+    assert "minari download D4RL/kitchen/mixed-v2" in str(err.value)
+    assert "collect pointmaze" not in str(err.value)
 
 
 def test_failed_download_gets_the_same_guidance(minari_root, monkeypatch):
@@ -28,8 +41,11 @@ def test_failed_download_gets_the_same_guidance(minari_root, monkeypatch):
         raise ConnectionError("no network")
 
     monkeypatch.setattr(minari, "download_dataset", offline)
-    with pytest.raises(DatasetNotFoundError, match="could not be downloaded .*no network"):
+    with pytest.raises(DatasetNotFoundError, match="could not be downloaded .*no network") as err:
         load_dataset("D4RL/kitchen/mixed-v2", download=True)
+    # download was tried: the fixes are the id and the network, not "pass download=True" again
+    assert "download=True" not in str(err.value) and "minari list remote" in str(err.value)
+    assert "collect pointmaze" not in str(err.value)
 
 
 def test_wrong_type_is_a_type_error():

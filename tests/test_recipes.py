@@ -226,7 +226,7 @@ def test_train_takes_a_recipe_by_name_from_any_folder(minari_root, tmp_path, mon
     # the shipped recipe is found and read; the (absent, not downloaded) dataset is what stops it
     result = CliRunner().invoke(main, ["train", "--recipe", "ldcq-kitchen-mixed", "--out", "run"])
     assert result.exit_code == 2, result.output
-    assert "recipe ldcq-kitchen-mixed: paper 000 Table 1, kitchen-mixed-v0" in result.output
+    assert "recipe ldcq-kitchen-mixed: Venkatraman et al. 2023 Table 1, kitchen-mixed-v0" in result.output
     assert "D4RL/kitchen/mixed-v2" in result.output and "Traceback" not in result.output
 
 

@@ -1,4 +1,4 @@
-"""LDCP: Latent Diffusion-Constrained Planning (paper 000, appendix B, Algorithm 2).
+"""LDCP: Latent Diffusion-Constrained Planning (Venkatraman et al. 2023, appendix B, Algorithm 2).
 
 A temporally abstract world model p(s_{t+H} | s_t, z) is trained in its own stage
 (:class:`~latent_skills.agents.stages.DynamicsStage`). Acting searches a tree of prior samples

@@ -28,17 +28,26 @@ def is_local(dataset_id: str) -> bool:
     return (get_dataset_path(dataset_id) / "data").exists()
 
 
-def _not_found(dataset_id: str, cause: str) -> DatasetNotFoundError:
+def _not_found(dataset_id: str, cause: str, tried_download: bool = False) -> DatasetNotFoundError:
     env_value = os.environ.get("MINARI_DATASETS_PATH")
     where = f"MINARI_DATASETS_PATH={env_value}" if env_value else "MINARI_DATASETS_PATH is unset"
+    if tried_download:
+        fixes = ["check the id and the network (`minari list remote` lists the ids Minari serves)"]
+    else:
+        fixes = [
+            f"download it: `minari download {dataset_id}`, `--download` on the command line, "
+            "or download=True in Python"
+        ]
+    fixes.append("point MINARI_DATASETS_PATH at the folder that holds it")
+    if "maze" in dataset_id.lower() and "ant" not in dataset_id.lower():
+        fixes.append(
+            "make a PointMaze dataset locally, no network needed: "
+            "`latent-skills collect pointmaze --maze umaze --steps 100000`"
+        )
     return DatasetNotFoundError(
         f"Minari dataset {dataset_id!r} {cause}.\n"
         f"  Looked in {datasets_root()} ({where}).\n"
-        "  Fix it one of these ways:\n"
-        f"  - download it: `minari download {dataset_id}` (or pass download=True);\n"
-        "  - point MINARI_DATASETS_PATH at the folder that holds it;\n"
-        "  - make a PointMaze dataset locally, no network needed: "
-        "`latent-skills collect pointmaze --maze umaze --steps 100000`."
+        "  Fix it one of these ways:\n" + ";\n".join(f"  - {fix}" for fix in fixes) + "."
     )
 
 
@@ -56,7 +65,9 @@ def load_dataset(dataset: str | minari.MinariDataset, download: bool = False) ->
     try:
         minari.download_dataset(dataset)
     except Exception as exc:  # network errors, unknown remote ids, version mismatches
-        raise _not_found(dataset, f"could not be downloaded ({type(exc).__name__}: {exc})") from exc
+        raise _not_found(
+            dataset, f"could not be downloaded ({type(exc).__name__}: {exc})", tried_download=True
+        ) from exc
     _check_spaces_stored(dataset)
     return minari.load_dataset(dataset)
 

@@ -16,10 +16,11 @@ huggingface_hub is imported inside the functions: importing this module does not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
@@ -98,7 +99,8 @@ def upload_checkpoint(
         api = HfApi(
             endpoint=endpoint, token=token, library_name=LIBRARY_NAME, library_version=library_version
         )
-        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+        with _refusal_explained(repo_id):
+            repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
         target = repo_url.repo_id or repo_id  # "name" alone becomes "user/name" on the Hub
         if revision is not None and not revision.startswith("refs/pr/"):
             api.create_branch(target, branch=revision, exist_ok=True)
@@ -112,13 +114,33 @@ def upload_checkpoint(
         operations += [
             CommitOperationDelete(path_in_repo=n) for n in extra.optional if n in remote and n not in files
         ]
-        return api.create_commit(
-            target,
-            operations,
-            commit_message=commit_message or extra.commit_message,
-            revision=revision,
-            create_pr=create_pr,
-        )
+        with _refusal_explained(target):
+            return api.create_commit(
+                target,
+                operations,
+                commit_message=commit_message or extra.commit_message,
+                revision=revision,
+                create_pr=create_pr,
+            )
+
+
+@contextlib.contextmanager
+def _refusal_explained(repo_id: str) -> Iterator[None]:
+    """A refused token names the fixes, not only ``401 Unauthorized``."""
+    from huggingface_hub.utils import HfHubHTTPError
+
+    try:
+        yield
+    except HfHubHTTPError as exc:
+        status = getattr(exc.response, "status_code", None)
+        if status not in (401, 403):
+            raise
+        raise HfHubHTTPError(
+            f"the Hub refused the credentials for {repo_id} ({status} "
+            f"{'Unauthorized' if status == 401 else 'Forbidden'}): log in with `hf auth login`, or pass "
+            "a token with write access (token=... in Python, --token on the command line)",
+            response=exc.response,
+        ) from exc
 
 
 def load_pretrained(

@@ -1,4 +1,4 @@
-"""The temporally abstract world model p(s_{t+H} | s_t, z) of LDCP (paper 000, appendix B).
+"""The temporally abstract world model p(s_{t+H} | s_t, z) of LDCP (Venkatraman et al. 2023, appendix B).
 
 A Gaussian MLP on ``[normalise(s_t), z]`` that predicts the change from ``s_t`` to ``s_{t+H}`` in
 normalised-state units, itself standardised by per-dimension statistics of the dataset's changes

@@ -21,7 +21,7 @@ A manifest is TOML, one ``[[agent]]`` table per published agent::
     seeds = [0]                          # [default: [0]]
     eval_episodes = 100                  # [default: the recipe's]
     paper_score = 62.3                   # the paper's normalised score, if it reports one
-    paper = "paper 000, Table 1"         # where that number is from
+    paper = "Venkatraman et al. 2023, Table 1"         # where that number is from
     status = "planned"                   # "release" [default] or "planned": listed, not yet trained
     video_length = 1000                  # frames of replay.mp4 at most [default: 1000]
 
