@@ -165,6 +165,34 @@ def test_set_seed_is_the_seed(minari_root, box_dataset, tmp_path):
     assert json.loads((tmp_path / "a" / "config.json").read_text())["config"]["seed"] == 5
 
 
+def test_train_n_timesteps_splits_the_steps_and_json_dash_prints_the_run(minari_root, box_dataset, tmp_path):
+    """`-n` as in the zoo (gradient steps here, split in the config's proportions); `--json -` puts the
+    run's JSON alone on stdout."""
+    args = [
+        "train",
+        "test/box/mixed-v0",
+        "--eval-episodes",
+        "0",
+        *_tiny_args(skills_steps=10, prior_steps=10),
+    ]
+    result = CliRunner().invoke(
+        main, [*args, "--set", "q_steps=20", "-n", "8", "--out", str(tmp_path / "a"), "--json", "-"]
+    )
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    assert run == {
+        "out": str(tmp_path / "a"),
+        "agent": "LDCQ",
+        "dataset": "test/box/mixed-v0",
+        "evaluation": None,
+    }
+    assert "saved" in result.stderr
+    state = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert state["num_timesteps"] == 8  # 10 : 10 : 20 of 8 steps
+    resumed = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "a"), "-n", "4"])
+    assert resumed.exit_code == 2 and "leave out n_timesteps" in resumed.output
+
+
 def test_train_logs_to_tensorboard_and_wandb_and_evaluates_during_training(
     pointmaze_dataset, tmp_path, offline_wandb
 ):

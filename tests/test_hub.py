@@ -253,9 +253,13 @@ def test_cli_push_then_evaluate_a_hub_id(trained, hub, tmp_path):
     result = runner.invoke(main, [*push, "--token", TOKEN, "--revision", "v1", "--eval-episodes", "0"])
     assert result.exit_code == 0, result.output
     assert "eval_results.json" not in hub.files("me/cli", "v1") and hub.repos["me/cli"].main == main_head
-    result = runner.invoke(main, [*push, "--token", TOKEN, "--create-pr", "--message", "proposal"])
+    result = runner.invoke(
+        main, [*push, "--token", TOKEN, "--create-pr", "--message", "proposal", "--json", "-"]
+    )
     assert result.exit_code == 0, result.output
-    assert f"pull request: {hub.endpoint}/me/cli/discussions/1" in result.output
+    assert f"pull request: {hub.endpoint}/me/cli/discussions/1" in result.stderr  # stdout: the JSON alone
+    pushed = json.loads(result.stdout)
+    assert pushed["repo_id"] == "me/cli" and pushed["pr_url"] == f"{hub.endpoint}/me/cli/discussions/1"
     assert hub.repos["me/cli"].main == main_head and "refs/pr/1" in hub.repos["me/cli"].refs
 
     args = ["evaluate", "me/cli", "--episodes", "1", "--envs", "1"]

@@ -39,6 +39,26 @@ def json_flag() -> Callable[[F], F]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
+def json_output_option(what: str) -> Callable[[F], F]:
+    """``--json FILE|-``: ``what`` as JSON in a file, or on stdout with ``-`` (the text then on stderr)."""
+    return click.option(
+        "--json",
+        "json_path",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        default=None,
+        metavar="FILE|-",
+        help=f"Also write {what} to this JSON file; - prints it to stdout (the text report then goes to stderr).",
+    )
+
+
+def write_json_output(data: dict[str, Any], json_path: str | None) -> None:
+    """What ``--json`` asked for: nothing, stdout (``-``) or a file."""
+    if json_path == "-":
+        click.echo(json.dumps(data, indent=2))
+    elif json_path is not None:
+        Path(json_path).write_text(json.dumps(data, indent=2) + "\n")
+
+
 def recipe_option(*, required: bool, help: str) -> Callable[[F], F]:
     return click.option(
         "--recipe", "recipe_path", metavar="NAME|FILE", required=required, default=None, help=help

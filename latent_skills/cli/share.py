@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -12,11 +11,13 @@ from .options import (
     device_option,
     eval_envs_option,
     given,
+    json_output_option,
     parse_settings,
     report,
     seed_option,
     settings_option,
     token_option,
+    write_json_output,
 )
 
 
@@ -38,15 +39,7 @@ from .options import (
 @settings_option("Override an acting field (e.g. sampler_steps=20, exec_horizon=5).")
 @click.option("--revision", default=None, help="Hub only: branch, tag or commit [default: main].")
 @token_option("Hub only: access token for a private repo [default: logged-in token].")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    default=None,
-    metavar="FILE|-",
-    help="Also write the result (every episode's return) to this JSON file; - prints it to stdout "
-    "(the text report then goes to stderr).",
-)
+@json_output_option("the result (every episode's return)")
 @click.option(
     "--video",
     "video_path",
@@ -108,7 +101,7 @@ def evaluate(
         )
         report(result, None if json_path is None or json_to_stdout else Path(json_path), err=json_to_stdout)
         if json_to_stdout:
-            click.echo(json.dumps(result, indent=2))
+            write_json_output(result, json_path)
         if video_file is not None:
             recorded = record_video(
                 agent, video_file, seed=seed, deterministic=not stochastic, video_length=video_length
@@ -171,6 +164,7 @@ def _video_file(video_path: str):
 @token_option("Hub access token with write access [default: logged-in token].")
 @click.option("--message", "commit_message", default=None, help="Commit message.")
 @device_option("Device for the evaluation.")
+@json_output_option("the repo, the commit's URL and the pull request's")
 def push(
     checkpoint: str,
     repo_id: str,
@@ -184,6 +178,7 @@ def push(
     token: str | None,
     commit_message: str | None,
     device: str,
+    json_path: str | None,
 ) -> None:
     """Publish CHECKPOINT (a folder from `train` or `agent.save`) to the Hugging Face Hub repo REPO_ID
     (owner/name, created if needed) in one commit: config.json, model.safetensors, a model card, the
@@ -220,7 +215,14 @@ def push(
         )
     except (HfHubHTTPError, ValueError, VideoUnavailable) as exc:  # ValueError: a malformed repo id
         raise UserError(f"push to {repo_id} failed: {exc}") from exc
-    click.echo(f"pushed {checkpoint} to {url}")
+    to_stderr = json_path == "-"
+    click.echo(f"pushed {checkpoint} to {url}", err=to_stderr)
     pr_url = getattr(url, "pr_url", None)
     if pr_url:
-        click.echo(f"pull request: {pr_url}")
+        click.echo(f"pull request: {pr_url}", err=to_stderr)
+    try:
+        write_json_output(
+            {"checkpoint": checkpoint, "repo_id": repo_id, "url": str(url), "pr_url": pr_url}, json_path
+        )
+    except OSError as exc:
+        raise UserError(f"cannot write {json_path}: {exc.strerror or exc}") from exc

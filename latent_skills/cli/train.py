@@ -16,12 +16,14 @@ from .options import (
     download_option,
     eval_envs_option,
     given,
+    json_output_option,
     parse_settings,
     positive_int,
     recipe_option,
     report,
     seed_option,
     settings_option,
+    write_json_output,
 )
 
 
@@ -113,6 +115,15 @@ from .options import (
     "without an account).",
 )
 @click.option(
+    "-n",
+    "--n-timesteps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Gradient steps over all stages, split in the config's proportions [default: the config's "
+    "*_steps]. Not environment steps: training is offline.",
+)
+@json_output_option("the run (its folder, agent, dataset and evaluation)")
+@click.option(
     "--log-interval",
     type=click.IntRange(min=1),
     default=500,
@@ -139,6 +150,8 @@ def train(
     eval_freq: int,
     eval_freq_episodes: int,
     log_formats: tuple[str, ...],
+    n_timesteps: int | None,
+    json_path: str | None,
     log_interval: int,
 ) -> None:
     """Train an agent on DATASET (a Minari id; default: the embedded PointMaze UMaze dataset, made
@@ -165,7 +178,16 @@ def train(
     if resume_dir is not None:
         set_here = [
             p
-            for p in ("dataset", "recipe_path", "agent_name", "preset", "out_dir", "settings", "seed")
+            for p in (
+                "dataset",
+                "recipe_path",
+                "agent_name",
+                "preset",
+                "out_dir",
+                "settings",
+                "seed",
+                "n_timesteps",
+            )
             if given(p)
         ]
         if set_here:
@@ -187,7 +209,11 @@ def train(
 
     distributed.init()
     main_rank = distributed.is_main()
-    echo = click.echo if main_rank else (lambda *args, **kwargs: None)
+    to_stderr = json_path == "-"  # stdout carries the JSON alone
+
+    def echo(message: str) -> None:
+        if main_rank:
+            click.echo(message, err=to_stderr)
 
     if resume_dir is not None:
         out = Path(resume_dir)
@@ -203,7 +229,7 @@ def train(
         eval_episodes = recipe.eval_episodes
         if made_here(recipe.dataset) is not None:  # made here (no network) if missing, by rank 0
             if main_rank:
-                ensure_dataset(recipe.dataset, echo=click.echo)
+                ensure_dataset(recipe.dataset, echo=echo)
             distributed.barrier()
         agent = recipe.make_agent(seed=seed_value, device=device, download=download, **options)
         out = Path(out_dir or f"runs/{type(agent).__name__.lower()}-{short_name(recipe.dataset)}")
@@ -230,6 +256,7 @@ def train(
             out,
             log_formats=log_formats if main_rank else None,  # the other ranks keep a silent logger
             resume=resume,
+            total_timesteps=n_timesteps,
             progress_bar=True,
             save_every=save_every or None,
             log_interval=log_interval,
@@ -243,12 +270,24 @@ def train(
         click.get_current_context().exit(128 + exc.signal_number)
     if not main_rank:
         return
-    click.echo(
+    echo(
         f"saved {out}"
         + (f" (the best evaluated: {out / 'best'})" if eval_freq and (out / "best").is_dir() else "")
     )
+    result = None
     if eval_episodes:
-        report(evaluate(agent, out, episodes=eval_episodes, envs=eval_envs, seed=seed, progress_bar=True))
+        result = evaluate(agent, out, episodes=eval_episodes, envs=eval_envs, seed=seed, progress_bar=True)
+        report(result, err=to_stderr)
+    run = {
+        "out": str(out),
+        "agent": type(agent).__name__,
+        "dataset": agent.spec.dataset_id,
+        "evaluation": result,
+    }
+    try:
+        write_json_output(run, json_path)
+    except OSError as exc:
+        raise UserError(f"cannot write {json_path}: {exc.strerror or exc}") from exc
 
 
 def training_recipe(dataset: str, recipe_path: str | None, agent_name: str, preset: str, eval_episodes: int):
@@ -273,7 +312,10 @@ def training_recipe(dataset: str, recipe_path: str | None, agent_name: str, pres
     }
     set_here = [field for field, param in params.items() if given(param)]
     recipe = replace(loaded, **{field: getattr(recipe, field) for field in set_here})
-    click.echo(f"recipe {recipe_path}: {recipe.description or recipe.agent + ' on ' + recipe.dataset}")
+    click.echo(
+        f"recipe {recipe_path}: {recipe.description or recipe.agent + ' on ' + recipe.dataset}",
+        err=given("json_path") and click.get_current_context().params.get("json_path") == "-",
+    )
     return recipe
 
 
