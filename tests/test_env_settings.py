@@ -98,3 +98,30 @@ def test_a_dataset_whose_eval_env_would_hang_is_refused_when_built(minari_root):
         assert time.perf_counter() - start < 5
     with pytest.raises(UntrustedEnvSpecError, match="max_episode_steps=-1"):
         record.make("the caller", max_episode_steps=-1)
+
+
+def test_a_stored_kitchen_env_evaluates_without_the_passive_checkers_warnings():
+    """Gymnasium's passive checker warned about FrankaKitchen's shared observation arrays on every
+    evaluation (issue 24): envs built from a stored record skip it unless the caller asks for it."""
+    import warnings
+
+    from gymnasium.wrappers.common import PassiveEnvChecker
+
+    from latent_skills.envs.robotics import register_robotics_envs
+
+    register_robotics_envs()
+    record = EnvRecord("FrankaKitchen-v1", {"tasks_to_complete": ["microwave"]}, 5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        env = record.make()
+        env.reset(seed=0)
+        for _ in range(3):
+            env.step(env.action_space.sample())
+    assert not [w for w in caught if "passive_env_checker" in w.filename], [str(w.message) for w in caught]
+    wrappers = []
+    while isinstance(env, gym.Wrapper):
+        wrappers.append(type(env))
+        env = env.env
+    assert PassiveEnvChecker not in wrappers
+    asked = record.make("the caller", disable_env_checker=False)
+    assert isinstance(asked.env, PassiveEnvChecker) or isinstance(asked.env.env, PassiveEnvChecker)

@@ -29,16 +29,8 @@ from latent_skills.envs.robotics import register_robotics_envs
 # The fields of a stored EnvSpec that name code: they must match the registered spec of the id.
 CODE_FIELDS = ("entry_point", "vector_entry_point", "additional_wrappers", "apply_api_compatibility")
 # Fields of a stored EnvSpec (any gymnasium version) that name no code; the registry's values are used.
-BENIGN_FIELDS = (
-    "reward_threshold",
-    "nondeterministic",
-    "order_enforce",
-    "disable_env_checker",
-    "autoreset",
-    "namespace",
-    "name",
-    "version",
-)
+BENIGN_FIELDS = ("reward_threshold", "nondeterministic", "order_enforce", "disable_env_checker", "autoreset")
+BENIGN_FIELDS += ("namespace", "name", "version")
 RECORD_FIELDS = ("id", "kwargs", "max_episode_steps")
 # gym.make's own keywords: a stored kwargs dict may not hold them.
 _MAKE_KEYWORDS = ("max_episode_steps", "disable_env_checker")
@@ -393,11 +385,12 @@ class EnvRecord:
             )
 
     def make(self, source: str = "the checkpoint", **overrides: Any) -> gym.Env:
-        """``gym.make`` of the registered spec with the stored JSON kwargs and time limit;
-        ``overrides`` (the caller's own, e.g. ``max_episode_steps`` or ``render_mode``) win."""
+        """``gym.make`` of the registered spec with the stored kwargs and time limit; ``overrides`` (e.g.
+        ``max_episode_steps``, ``render_mode``) win. No passive checker unless asked: it repeated warnings
+        about a registered env's internals (kitchen's shared arrays) that a user cannot fix."""
         registered = self.registered_spec(source)
         steps = overrides.pop("max_episode_steps", self.max_episode_steps)
-        kwargs = {**self.kwargs, **overrides}
+        kwargs = {"disable_env_checker": True, **self.kwargs, **overrides}
         self._check_settings(source, {k: v for k, v in kwargs.items() if k == "render_mode"}, steps)
         return gym.make(registered, max_episode_steps=steps, **kwargs)
 
