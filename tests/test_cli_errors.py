@@ -32,6 +32,7 @@ CASES = {
         ["evaluate", "W/ck", "--set", "latent_dim=3"],
         "change what the agent learned",
     ),
+    "a negative seed": (["evaluate", "W/ck", "--seed", "-1"], "-1 is not in the range x>=0"),
     "evaluate into a missing folder": (
         ["evaluate", "W/ck", "--episodes", "1", "--envs", "1", "--json", "W/nodir/x.json"],
         "cannot write",

@@ -286,6 +286,11 @@ def test_predict_refuses_non_finite_observations(chain):
     agent = LDCQ.from_dataset(chain, **SETTINGS)
     with pytest.raises(ValueError, match=r"NaN or inf \(batch rows \[1\]\)"):
         agent.predict(np.array([[0.0], [np.nan]]))
+    # finite but huge: the networks overflow to NaN actions, which are refused, not returned
+    with pytest.raises(ValueError, match=r"overflowed on the observation \(batch rows \[1\]\)"):
+        agent.predict(np.array([[0.0], [1e30]]), deterministic=True)
+    action, _ = agent.predict(np.array([[0.0], [1e3]]), deterministic=True)  # far, but finite: acts
+    assert np.isfinite(action).all()
 
 
 def test_the_memory_mapped_bank_leaves_no_file(tmp_path, monkeypatch):

@@ -19,7 +19,8 @@ def device_option(help: str | None = None) -> Callable[[F], F]:
 
 
 def seed_option(help: str | None = None) -> Callable[[F], F]:
-    return click.option("--seed", type=int, default=0, show_default=True, help=help)
+    # gymnasium seeds resets with non-negative integers only
+    return click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help=help)
 
 
 def eval_envs_option() -> Callable[[F], F]:
