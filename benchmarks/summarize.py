@@ -625,6 +625,80 @@ def stage_profile(results: Path, plots: bool) -> str:
     return text + "\n\n" + provenance(runs)
 
 
+# Speed levers on single-goal Large (issue 21): folder suffix, what the variant changes
+LEVERS = (
+    ("nodistill_check", "the quick preset"),
+    ("distill", "+ a one-step sampler distilled from the prior (`distill_steps=1000`, `distill_lr=1e-3`)"),
+)
+
+
+def _median_range(values: list[float]) -> str:
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})"
+
+
+def single_goal_levers(results: Path, plots: bool) -> str:
+    """Each speed lever's seeds on single-goal Large beside the quick preset's, on the same code: the
+    IQM with its stratified-bootstrap interval (latent_skills.stats), the times; then the acting
+    settings tried on one trained agent (``--also-act``)."""
+    from latent_skills.stats import summarize as score_summary
+
+    lines = [
+        "| variant | seeds | normalized score: IQM [95% CI] | mean | per seed (seed: score) | success "
+        "| end to end s: median (range) | Q stage s | evaluation s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    shown: list[dict] = []
+    for tag, label in LEVERS:
+        folder = results / f"quick_preset_single_goal_{tag}"
+        runs = sorted((load(p) for p in folder.glob("large-seed*.json")), key=lambda r: r["seed"])
+        if not runs:
+            continue
+        scores = [r["ldcq"]["normalized_score"] for r in runs]
+        got = score_summary(scores)
+        low, high = got["iqm_ci"]
+        success = statistics.mean(r["ldcq"]["success_rate"] for r in runs)
+        lines.append(
+            f"| {label} | {len(runs)} | **{got['iqm']:.1f}** [{low:.1f}, {high:.1f}] | {got['mean']:.1f} "
+            f"| {', '.join(f'{r["seed"]}: {x:.1f}' for r, x in zip(runs, scores, strict=True))} | {success:.2f} "
+            f"| {_median_range([r['end_to_end_s'] for r in runs])} "
+            f"| {statistics.median(r['stage_s']['q'] for r in runs):,.0f} "
+            f"| {statistics.median(r['eval_s'] for r in runs):,.0f} |"
+        )
+        shown += runs
+    if not shown:
+        return _missing(
+            "python -m benchmarks.quick_preset --maze large --task single-goal --steps 1000000 "
+            "--episodes 50 --seeds 0 1 2 3 4 --no-bc --set distill_steps=0 --tag nodistill_check"
+        )
+    text = "\n".join(lines)
+    acting = sorted((results / "quick_preset_single_goal_acting").glob("large-seed*.json"))
+    if acting:
+        rows = [
+            "| seed | acting | normalized score | success | evaluation s |",
+            "|---|---|---|---|---|",
+        ]
+        for path in acting:
+            run = load(path)
+            config = run["config"]
+            base = f"act_candidates={config['act_candidates']}, exec_horizon={config['exec_horizon']} (the preset)"
+            rows.append(
+                f"| {run['seed']} | {base} | {run['ldcq']['normalized_score']:.1f} "
+                f"| {run['ldcq']['success_rate']:.2f} | {run['eval_s']:,.0f} |"
+            )
+            for variant in run.get("acting_variants", []):
+                changed = ", ".join(f"{k}={v}" for k, v in variant["set_acting"].items())
+                rows.append(
+                    f"| {run['seed']} | {changed} | {variant['normalized_score']:.1f} "
+                    f"| {variant['success_rate']:.2f} | {variant['eval_s']:,.0f} |"
+                )
+            shown.append(run)
+        text += (
+            "\n\nActing settings on the same trained agent (50 episodes each, the same seeds):\n\n"
+            + "\n".join(rows)
+        )
+    return text + "\n\n" + provenance(shown)
+
+
 SECTIONS: dict[str, Callable[[Path, bool], str]] = {
     "windows_memory": windows_memory,
     "collect_speed": collect_speed,
@@ -634,6 +708,7 @@ SECTIONS: dict[str, Callable[[Path, bool], str]] = {
     "quick_preset": quick_preset,
     "quick_preset_single_goal": quick_preset_single_goal,
     "quick_preset_variants": quick_preset_variants,
+    "single_goal_levers": single_goal_levers,
     "success_cut": success_cut,
     "stage_speed": stage_speed,
     "stage_profile": stage_profile,
