@@ -657,9 +657,10 @@ def single_goal_levers(results: Path, plots: bool) -> str:
         got = score_summary(scores)
         low, high = got["iqm_ci"]
         success = statistics.mean(r["ldcq"]["success_rate"] for r in runs)
+        per_seed = ", ".join(f"{r['seed']}: {x:.1f}" for r, x in zip(runs, scores, strict=True))
         lines.append(
             f"| {label} | {len(runs)} | **{got['iqm']:.1f}** [{low:.1f}, {high:.1f}] | {got['mean']:.1f} "
-            f"| {', '.join(f'{r["seed"]}: {x:.1f}' for r, x in zip(runs, scores, strict=True))} | {success:.2f} "
+            f"| {per_seed} | {success:.2f} "
             f"| {_median_range([r['end_to_end_s'] for r in runs])} "
             f"| {statistics.median(r['stage_s']['q'] for r in runs):,.0f} "
             f"| {statistics.median(r['eval_s'] for r in runs):,.0f} |"
