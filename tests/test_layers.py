@@ -42,7 +42,7 @@ MAX_LINES = 400
 OVERSIZED = {
     "latent_skills/agents/base.py": 419,
     "latent_skills/data/makers/pointmaze.py": 421,
-    "latent_skills/envs/safe_make.py": 440,
+    "latent_skills/envs/safe_make.py": 442,
     "latent_skills/nn/skill_vae.py": 457,
     "latent_skills/sweep.py": 453,
 }

@@ -106,3 +106,14 @@ def test_stale_first_goals_are_repaired_and_moving_goals_left_alone():
     # data without a desired goal is never touched
     plain = ObservationFlattener.from_space(spaces.Box(-1, 1, (2,)))
     assert repair_stale_first_goals(observations.copy(), offsets, lengths, plain) == 0
+
+
+@pytest.mark.parametrize("low, high", [(1.0, 1.0), (float("nan"), 2.0), (0.0, float("inf")), (3.0, 1.0), ("a", 1)])
+def test_reference_scores_that_cannot_normalise_are_dropped_with_a_warning(low, high):
+    """Equal ones divided by zero after a whole evaluation; NaN ones wrote a bare NaN into eval.json
+    (issue 25). They are dropped where they are read: no normalized_score, and a warning."""
+    from latent_skills.data.loading import usable_reference
+
+    with pytest.warns(UserWarning, match="cannot normalise a score"):
+        assert usable_reference(low, high, "Minari dataset 'x'") is None
+    assert usable_reference(0, 10, "x") == (0.0, 10.0)

@@ -122,9 +122,9 @@ class SkillPolicy:
         noise = None if deterministic else self.generator
         actions = self.vae.act(s, self.tensor(z), deterministic=deterministic, generator=noise).cpu().numpy()
         if not np.isfinite(actions).all():  # finite but huge observations overflow the networks
-            rows = np.flatnonzero(~np.isfinite(actions).all(1)).tolist()
+            bad = np.flatnonzero(~np.isfinite(actions).all(1)).tolist()
             raise ValueError(
-                f"The networks overflowed on the observation (batch rows {rows}): its values are far outside "
+                f"The networks overflowed on the observation (batch rows {bad}): its values are far outside "
                 "the data the agent was trained on. Check the env and its units, or reset those envs."
             )
         since += 1

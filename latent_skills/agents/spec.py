@@ -12,7 +12,7 @@ from gymnasium.envs.registration import EnvSpec
 
 from latent_skills.config import default_horizon
 from latent_skills.data import ObservationFlattener, reference_scores
-from latent_skills.data.loading import dataset_eval_env_spec
+from latent_skills.data.loading import dataset_eval_env_spec, usable_reference
 from latent_skills.envs.robotics import register_robotics_envs
 from latent_skills.envs.safe_make import (
     EnvRecord,
@@ -151,6 +151,8 @@ class AgentSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AgentSpec:
         scores = data.get("reference_scores")
+        if scores is not None and not (isinstance(scores, list) and len(scores) == 2):
+            raise TypeError(f"reference_scores must be two numbers, got {scores!r}")
         stored = data.get("eval_env_spec")
         try:  # parsing only: the registry is consulted when the env is built
             record = None if stored is None else EnvRecord.from_stored(stored, "config.json")
@@ -162,6 +164,8 @@ class AgentSpec:
             action_high=tuple(data["action_high"]),
             dataset_id=data.get("dataset_id"),
             eval_env_spec=None if record is None else record.to_json(),
-            reference_scores=None if scores is None else (float(scores[0]), float(scores[1])),
+            reference_scores=None
+            if scores is None
+            else usable_reference(scores[0], scores[1], "config.json"),
             encoders=None if data.get("encoders") is None else tuple(str(k) for k in data["encoders"]),
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +118,30 @@ def make_eval_env(dataset: minari.MinariDataset, **kwargs: Any) -> gym.Env:
 
 
 def reference_scores(dataset: minari.MinariDataset) -> tuple[float, float] | None:
-    """The dataset's ``(ref_min_score, ref_max_score)``, or None where it has none."""
+    """The dataset's ``(ref_min_score, ref_max_score)``, or None where it has none (or unusable ones)."""
     meta = dataset.storage.metadata
     low, high = meta.get("ref_min_score"), meta.get("ref_max_score")
     if low is None or high is None:
         return None
-    return float(low), float(high)
+    return usable_reference(low, high, f"Minari dataset {dataset.spec.dataset_id!r}")
+
+
+def usable_reference(low: Any, high: Any, source: str) -> tuple[float, float] | None:
+    """``(low, high)`` as floats when they can normalise a score (finite, ``high > low``); else None,
+    with a warning naming ``source``: equal scores divided by zero after a whole evaluation, NaN ones
+    wrote a bare ``NaN`` into eval.json."""
+    try:
+        pair = float(low), float(high)
+    except (TypeError, ValueError):
+        pair = (math.nan, math.nan)
+    if all(math.isfinite(v) for v in pair) and pair[1] > pair[0]:
+        return pair
+    warnings.warn(
+        f"{source}: reference scores ref_min={low!r}, ref_max={high!r} cannot normalise a score (finite, "
+        "ref_max > ref_min needed); results will have no normalized_score",
+        stacklevel=3,
+    )
+    return None
 
 
 def dataset_summary(dataset: minari.MinariDataset) -> dict[str, Any]:

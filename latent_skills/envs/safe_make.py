@@ -29,8 +29,10 @@ from latent_skills.envs.robotics import register_robotics_envs
 # The fields of a stored EnvSpec that name code: they must match the registered spec of the id.
 CODE_FIELDS = ("entry_point", "vector_entry_point", "additional_wrappers", "apply_api_compatibility")
 # Fields of a stored EnvSpec (any gymnasium version) that name no code; the registry's values are used.
-BENIGN_FIELDS = ("reward_threshold", "nondeterministic", "order_enforce", "disable_env_checker", "autoreset")
-BENIGN_FIELDS += ("namespace", "name", "version")
+_NO_CODE = (
+    "reward_threshold nondeterministic order_enforce disable_env_checker autoreset namespace name version"
+)
+BENIGN_FIELDS = tuple(_NO_CODE.split())
 RECORD_FIELDS = ("id", "kwargs", "max_episode_steps")
 # gym.make's own keywords: a stored kwargs dict may not hold them.
 _MAKE_KEYWORDS = ("max_episode_steps", "disable_env_checker")
