@@ -62,9 +62,13 @@ def run(
     eval_s = time.perf_counter() - t
 
     variants = []
-    for changes in acting_variants or []:  # the same trained agent, evaluated again acting otherwise
+    config = agent.config.to_dict()  # as trained and evaluated above
+    preset_acting = {name: config[name] for name in agent.config.ACTING}
+    for changes in acting_variants or []:  # the same trained agent, each variant from the preset's acting
         t = time.perf_counter()
-        other = agent.set_acting(**changes).evaluate(n_episodes=episodes, n_envs=envs, seed=0)
+        other = agent.set_acting(**{**preset_acting, **changes}).evaluate(
+            n_episodes=episodes, n_envs=envs, seed=0
+        )
         variants.append({"set_acting": changes, "eval_s": time.perf_counter() - t, **scores(other)})
     bc_result = None
     if with_bc:
@@ -89,7 +93,7 @@ def run(
         "end_to_end_s": collect_s + train_s + eval_s,
         "eval_episodes": episodes,
         "overrides": overrides or {},
-        "config": agent.config.to_dict(),
+        "config": config,
         "ldcq": scores(ldcq),
         "acting_variants": variants,
         "bc": bc_result,

@@ -108,7 +108,9 @@ def test_stale_first_goals_are_repaired_and_moving_goals_left_alone():
     assert repair_stale_first_goals(observations.copy(), offsets, lengths, plain) == 0
 
 
-@pytest.mark.parametrize("low, high", [(1.0, 1.0), (float("nan"), 2.0), (0.0, float("inf")), (3.0, 1.0), ("a", 1)])
+@pytest.mark.parametrize(
+    "low, high", [(1.0, 1.0), (float("nan"), 2.0), (0.0, float("inf")), (3.0, 1.0), ("a", 1)]
+)
 def test_reference_scores_that_cannot_normalise_are_dropped_with_a_warning(low, high):
     """Equal ones divided by zero after a whole evaluation; NaN ones wrote a bare NaN into eval.json
     (issue 25). They are dropped where they are read: no normalized_score, and a warning."""
