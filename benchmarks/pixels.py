@@ -51,7 +51,9 @@ def dataset(maze: str, task: str, steps: int, image_size: int | None) -> str:
     return dataset_id
 
 
-def ldcq_arm(dataset_id: str, seed: int, episodes: int, envs: int, overrides: dict[str, str], bc: bool) -> dict:
+def ldcq_arm(
+    dataset_id: str, seed: int, episodes: int, envs: int, overrides: dict[str, str], bc: bool
+) -> dict:
     """One LDCQ trained stage by stage and evaluated, and (``bc``) BC on its encoded states."""
     import torch
 
@@ -92,8 +94,16 @@ def in_own_process(*args: Any) -> dict:
         return pool.apply(ldcq_arm, args)
 
 
-def run(maze: str, task: str, seed: int, steps: int, image_size: int, episodes: int, envs: int,
-        overrides: dict[str, str]) -> dict:
+def run(
+    maze: str,
+    task: str,
+    seed: int,
+    steps: int,
+    image_size: int,
+    episodes: int,
+    envs: int,
+    overrides: dict[str, str],
+) -> dict:
     pixels_id = dataset(maze, task, steps, image_size)
     states_id = dataset(maze, task, steps, None)
     pixels = in_own_process(pixels_id, seed, episodes, envs, overrides, True)
@@ -115,7 +125,9 @@ def run(maze: str, task: str, seed: int, steps: int, image_size: int, episodes: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.pixels", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.pixels",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--maze", default="umaze", choices=["umaze", "medium", "large"])
     parser.add_argument("--task", default="goal-conditioned", choices=["goal-conditioned", "single-goal"])
@@ -134,7 +146,11 @@ def main() -> None:
         result = run(
             args.maze, args.task, seed, args.steps, args.image_size, args.episodes, args.envs, overrides
         )
-        write_result(f"{args.out}/{args.maze}{suffix}-seed{seed}.json", result, dataset=result["ldcq_pixels"]["dataset_id"])
+        write_result(
+            f"{args.out}/{args.maze}{suffix}-seed{seed}.json",
+            result,
+            dataset=result["ldcq_pixels"]["dataset_id"],
+        )
         print(
             f"{args.maze}{suffix} seed {seed}: LDCQ pixels {result['ldcq_pixels']['normalized_score']:.1f}, "
             f"states {result['ldcq_states']['normalized_score']:.1f}, BC pixels "

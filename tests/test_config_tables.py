@@ -68,7 +68,7 @@ def test_every_classs_tables_are_unchanged_but_for_retired_fields(old_name):
     assert retired <= set(before["fields"])  # only fields it had
     assert without(tables(cls), ADDED) == without(before, retired)
     assert not retired & set(cls.field_names())
-    assert ADDED <= set(cls.field_names())
+    assert set(cls.field_names()) >= ADDED
 
 
 def test_only_bcqh_and_latent_diffuser_lost_fields():
@@ -110,7 +110,9 @@ def test_configs_saved_with_retired_fields_still_load(name, preset):
     saved = MAIN["classes"][name]["from_preset"][preset]
     assert set(cls.retired_fields) <= set(saved)
     migrated = MIGRATIONS[6]({"config": saved}, {})[0]["config"]  # what loading adds: ADDED's defaults
-    assert cls.from_saved(migrated) == cls.from_preset(preset).replace(**{k: cls().to_dict()[k] for k in ADDED})
+    assert cls.from_saved(migrated) == cls.from_preset(preset).replace(
+        **{k: cls().to_dict()[k] for k in ADDED}
+    )
 
 
 def test_every_field_is_declared_once_with_a_doc():

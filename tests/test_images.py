@@ -80,7 +80,9 @@ def test_the_encoder_trains_first_and_the_stages_learn_from_32_numbers_per_frame
     # the image part's states are the trained encoder's posterior means of the frames
     encoder = agent.observation_encoder.parts[2]
     frames = torch.as_tensor(episode.observations["pixels"][:5])
-    np.testing.assert_allclose(states[:5, layout.slice_of("pixels")], encoder(frames).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        states[:5, layout.slice_of("pixels")], encoder(frames).detach().numpy(), atol=1e-5
+    )
     assert np.isfinite(states).all() and states[:, layout.slice_of("pixels")].std(0).min() > 0
 
 

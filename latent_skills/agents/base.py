@@ -43,7 +43,7 @@ from .priors import DiffusionPrior, LatentPrior
 from .selectors import First, LatentSelector
 from .spec import AgentSpec, default_horizon, register_robotics_envs
 from .stages import ImagesStage, PriorStage, SkillsStage, StageContext, StageStreams, TrainingStage
-from .stages import TrainingState
+from .stages.base import TrainingState
 from .training_data import TrainingData, set_state_stats, training_data
 
 TrainingDivergedError = divergence.TrainingDivergedError

@@ -41,7 +41,9 @@ def reuse_stages(
         agent._data = source._data.sharing_windows(agent._data)
     if "images" in stages and "images" not in agent.skipped_stages():
         # the states are the source's encoder's: so are their statistics, in every normaliser
-        set_state_stats(agent.modules(), agent.data.rebuild() if "skills" not in stages else agent.data.windows)
+        set_state_stats(
+            agent.modules(), agent.data.rebuild() if "skills" not in stages else agent.data.windows
+        )
     return agent
 
 

@@ -321,7 +321,9 @@ class ImageSettings(SettingsGroup):
     observation has an image part; flat observations skip the stage whatever these say."""
 
     image_steps: int = setting(
-        50_000, "gradient steps of the images stage (0: keep the encoder's initial weights)", range=NON_NEGATIVE
+        50_000,
+        "gradient steps of the images stage (0: keep the encoder's initial weights)",
+        range=NON_NEGATIVE,
     )
     image_lr: float = setting(1e-4, "the image β-VAE's learning rate", range=POSITIVE)
     image_batch_size: int = setting(128, "frames per image batch (read from disk per batch)", range=POSITIVE)

@@ -21,7 +21,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .encoders import PartEncoder, is_image, register_encoder
 
