@@ -120,7 +120,8 @@ def _log_hparams(logger: Logger, hparams: dict[str, Any], agent: Any) -> None:
         return
     flat = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in hparams.items()}
     # the metrics the HPARAMS tab shows beside each run (TensorBoard reads them from the scalars)
-    metrics = {f"{stage}/loss": 0.0 for stage in agent.stage_names()}
+    skipped = agent.skipped_stages()
+    metrics = {f"{stage}/loss": 0.0 for stage in agent.stage_names() if stage not in skipped}
     metrics["eval/mean_reward"] = 0.0
     for board in boards:
         board.write({"hparams": HParam(flat, metrics)}, {"hparams": None}, agent.num_timesteps)  # type: ignore[dict-item]

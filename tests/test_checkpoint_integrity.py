@@ -122,7 +122,7 @@ def test_bounds_that_disagree_with_the_config_are_refused(saved, tmp_path):
 
 def test_config_json_records_its_own_canonical_hash(saved):
     meta = json.loads((saved / "config.json").read_text())
-    assert meta["format_version"] == FORMAT_VERSION == 6
+    assert meta["format_version"] == FORMAT_VERSION == 7
     assert meta[CONFIG_HASH_KEY] == config_digest(meta)
     assert set(meta["files"]) == {"model.safetensors"}
     # canonical: the same config written another way (key order, indentation) keeps its hash
@@ -219,7 +219,7 @@ def test_an_older_format_without_a_config_hash_still_loads_but_needs_its_file_ha
 def test_a_flipped_format_version_is_not_taken_for_a_newer_format(saved, tmp_path):
     folder = copy_of(saved, tmp_path / "ck")
     text = (folder / "config.json").read_text()
-    (folder / "config.json").write_text(text.replace('"format_version": 6', '"format_version": 7', 1))
+    (folder / "config.json").write_text(text.replace('"format_version": 7', '"format_version": 8', 1))
     with pytest.raises(CheckpointError, match="newer.*or it is damaged"):
         LatentSkillAgent.load(folder)
 

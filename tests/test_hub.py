@@ -293,7 +293,7 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
     del meta["config_sha256"]  # formats before 6 had none
     meta["settings"] = meta.pop("config")  # pretend format 0 called it "settings"
     (folder / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2, 3, 4, 5\]"):
+    with pytest.raises(CheckpointError, match=r"format 0.*migrates from \[1, 2, 3, 4, 5, 6\]"):
         LDCQ.load(folder)
 
     def zero_to_one(meta, tensors):
@@ -302,7 +302,7 @@ def test_older_checkpoint_formats_migrate_and_unknown_ones_are_refused(trained, 
 
     monkeypatch.setitem(MIGRATIONS, 0, zero_to_one)
     assert_same_agent(trained, LDCQ.load(folder))
-    meta["format_version"] = 7
+    meta["format_version"] = 8
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="newer"):
         LDCQ.load(folder)

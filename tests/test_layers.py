@@ -40,7 +40,7 @@ MAX_LINES = 400
 # Modules over MAX_LINES today, with their size: this list may only shrink (an entry must be removed
 # once its module is split, and none may grow). Do not add to it: split the module.
 OVERSIZED = {
-    "latent_skills/agents/base.py": 419,
+    "latent_skills/agents/base.py": 417,
     "latent_skills/data/makers/pointmaze.py": 421,
     "latent_skills/envs/safe_make.py": 442,
     "latent_skills/nn/skill_vae.py": 457,

@@ -217,11 +217,3 @@ def test_the_cli_makes_a_pixel_dataset_and_refuses_fields_without_pixels(tmp_pat
     dataset = minari.load_dataset("latent-skills/pointmaze/umaze-pixels-v0")
     assert dataset.observation_space["pixels"].shape == (16, 16, 3)
     assert dataset.total_steps == 40
-
-
-def test_an_agent_refuses_a_pixel_dataset_instead_of_flattening_its_frames(pixel_dataset):
-    from latent_skills import LDCQ
-
-    with pytest.raises(ValueError, match="pixels") as refused:
-        LDCQ.from_dataset(pixel_dataset)
-    assert "flat" in str(refused.value)  # names the kinds it can encode

@@ -7,8 +7,10 @@ a selector that picks one, and the stages that train them.
         prior = DiffusionPrior
         selector = QArgmax
 
-The stages build the modules (in their order, from the config's seed) for states of the observation
-encoder's output size, and train them, each from a :class:`~.stages.StageContext` this class builds;
+Every agent's first stage is :class:`~.stages.ImagesStage` (added here; it trains the image encoder
+where the observation has an image, and is skipped otherwise). The stages build the modules (in
+their order, from the config's seed) for states of the observation encoder's output size, and train
+them, each from a :class:`~.stages.StageContext` this class builds;
 the prior and the selector read the modules when acting, through :class:`SkillPolicy`, which passes
 observations through the encoder first. This class holds what is common: construction from a
 dataset, the training data, ``learn``, ``save``/``load`` and the Hub.
@@ -16,7 +18,6 @@ dataset, the training data, ``learn``, ``save``/``load`` and the Hub.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -31,8 +32,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from torch import nn
 
 from latent_skills.config import AgentConfig, ConfigError, DiffusionPriorConfig
-from latent_skills.data import EpisodeArrays, SkillWindows, load_dataset
-from latent_skills.nn import SkillVAE, StateNormalizer
+from latent_skills.data import load_dataset
+from latent_skills.nn import SkillVAE
 
 from . import divergence, reuse, training
 from .checkpoints import read_agent, write_agent
@@ -41,8 +42,9 @@ from .policy import SkillPolicy, SkillState
 from .priors import DiffusionPrior, LatentPrior
 from .selectors import First, LatentSelector
 from .spec import AgentSpec, default_horizon, register_robotics_envs
-from .stages import PriorStage, SkillsStage, StageContext, StageStreams, TrainingStage, TrainingState
-from .training_data import TrainingData
+from .stages import ImagesStage, PriorStage, SkillsStage, StageContext, StageStreams, TrainingStage
+from .stages.base import TrainingState
+from .training_data import TrainingData, set_state_stats, training_data
 
 TrainingDivergedError = divergence.TrainingDivergedError
 
@@ -52,14 +54,16 @@ class LatentSkillAgent:
     behaviour cloning). The named agents change ``stages``, ``prior`` and ``selector``."""
 
     config_class: ClassVar[type[AgentConfig]] = DiffusionPriorConfig
-    stages: ClassVar[tuple[type[TrainingStage], ...]] = (SkillsStage, PriorStage)
+    stages: ClassVar[tuple[type[TrainingStage], ...]] = (ImagesStage, SkillsStage, PriorStage)
     prior: ClassVar[type[LatentPrior]] = DiffusionPrior
     selector: ClassVar[type[LatentSelector]] = First
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if ImagesStage not in cls.stages:  # the observation encoder's stage comes first in every agent
+            cls.stages = (ImagesStage, *cls.stages)
         names = [stage.name for stage in cls.stages]
-        if len(set(names)) != len(names) or not names or names[0] != "skills":
+        if len(set(names)) != len(names) or names[:2] != ["images", "skills"]:
             raise TypeError(
                 f"{cls.__name__}.stages must start with SkillsStage and name each stage once: {names}"
             )
@@ -95,15 +99,17 @@ class LatentSkillAgent:
         self._data: TrainingData | None = None
         self._vec_env: VecEnv | None = None  # get_env(), built on first use
         # Seed only a fork of the global RNG: same seed, same weights, and the caller's RNG is untouched.
-        # Observations pass through the encoder before any network; the networks read its output.
-        # (Parameter-free today, so it is not among the saved modules.)
-        self.observation_encoder = spec.make_encoder().to(self.device).eval()
+        # Observations pass through the encoder before any network; the networks read its output. A
+        # learned one (images) is a module like the others: saved, and trained by the images stage.
         self._modules: dict[str, nn.Module] = {}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
+            self.observation_encoder = spec.make_encoder()
+            if self.observation_encoder.learned:
+                self._modules["observation_encoder"] = self.observation_encoder
             for stage in self.stages:
                 self._modules.update(stage.build_modules(config, spec, self.observation_encoder.features_dim))
-        for module in self._modules.values():
+        for module in (*self._modules.values(), self.observation_encoder):
             module.to(self.device).eval()
         self.policy = self._make_policy(torch.Generator(self.device).manual_seed(config.seed))
 
@@ -167,13 +173,15 @@ class LatentSkillAgent:
     @classmethod
     def stage_stream(cls, name: str) -> int:
         """The index a stage's random streams are seeded with: its place among the required stages
-        (so adding an optional stage changes no other stage's draws), 100 + its place if optional."""
+        (so adding an optional stage changes no other stage's draws), 100 + its place after the images
+        stage if optional, 200 for the images stage (added in front of every agent's own stages)."""
         required = [s.name for s in cls.stages if not s.optional]
-        return required.index(name) if name in required else 100 + cls.stage_names().index(name)
+        own = [s.name for s in cls.stages if s is not ImagesStage]
+        return required.index(name) if name in required else 100 + own.index(name) if name in own else 200
 
     def skipped_stages(self) -> list[str]:
         """Optional stages this config does not run (their steps field is 0)."""
-        return [s.name for s in self.stages if s.optional and getattr(self.config, s.steps_field) == 0]
+        return [s.name for s in self.stages if s.skipped(self.config, self.spec)]
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -201,7 +209,8 @@ class LatentSkillAgent:
         settings = cls.config_class.from_preset(preset, **overrides)
         agent = cls(settings, spec, device)
         agent._data = agent._training_data(dataset)
-        agent._set_state_stats()
+        if agent._data.built:  # else after the images stage trains the encoder (its finish)
+            set_state_stats(agent._modules, agent._data.windows)
         return agent
 
     def reuse_stages(
@@ -215,14 +224,6 @@ class LatentSkillAgent:
         """
         return reuse.reuse_stages(self, source, stages)
 
-    def _set_state_stats(self) -> None:
-        stats = self.data.windows.episodes.state_stats()
-        latent_norm = self._modules.get("latent_norm")
-        for module in self._modules.values():
-            for sub in module.modules():
-                if isinstance(sub, StateNormalizer) and sub is not latent_norm:
-                    sub.set_stats(stats.mean, stats.std)
-
     @property
     def data(self) -> TrainingData:
         """The training data, loaded from the local dataset by id after ``load``."""
@@ -235,11 +236,8 @@ class LatentSkillAgent:
         return self._data
 
     def _training_data(self, dataset: minari.MinariDataset) -> TrainingData:
-        episodes = EpisodeArrays.from_minari(dataset)
-        if not self.observation_encoder.identity:  # the stages learn from encoded states
-            encoded = self.observation_encoder.encode_array(episodes.observations, self.device)
-            episodes = replace(episodes, observations=encoded)
-        return TrainingData(SkillWindows.from_episodes(episodes, self.config.horizon, self.config.gamma))
+        encoder, flattener = self.observation_encoder, self.spec.flattener
+        return training_data(dataset, encoder, flattener, self.config, self.device)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.device)

@@ -44,7 +44,7 @@ class LDGC(LatentSkillAgent):
     def hindsight_goals(self, window_idx: np.ndarray, seed: int = 0) -> np.ndarray:
         """Achieved goals k ~ Geometric(mean hindsight_horizons · H) steps after each window's first
         state, in the same episode (the episode's last state where it ends sooner), ``(n, G)``."""
-        c, achieved = self.config, self.spec.flattener.slice_of("achieved_goal")
+        c, achieved = self.config, self.spec.state_layout.slice_of("achieved_goal")
         mean_steps = c.hindsight_horizons * c.horizon
         return hindsight_goals(
             self.data.windows, achieved, mean_steps, window_idx, np.random.default_rng(seed)

@@ -216,13 +216,13 @@ class GoalDiffusionPrior(DiffusionPrior):
     def __init__(self, modules: Modules, config: AgentConfig, spec: AgentSpec, device: torch.device) -> None:
         self.check_spec(spec)
         super().__init__(modules, config, spec, device)
-        self.achieved = spec.flattener.slice_of("achieved_goal")
-        self.desired = spec.flattener.slice_of("desired_goal")
+        self.achieved = spec.state_layout.slice_of("achieved_goal")
+        self.desired = spec.state_layout.slice_of("desired_goal")
         self.goal_flag = getattr(config, "goal_dropout", "condition") == "goal"
 
     @classmethod
     def check_spec(cls, spec: AgentSpec) -> None:
-        flattener = spec.flattener
+        flattener = spec.state_layout  # where the parts sit in the states the prior reads
         if all(flattener.has(part) for part in GOAL_PARTS):
             achieved, desired = (flattener.slice_of(part) for part in GOAL_PARTS)
             if achieved.stop - achieved.start == desired.stop - desired.start:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .training_data import TrainingData
+from .training_data import set_state_stats
 
 if TYPE_CHECKING:
     from .base import LatentSkillAgent
@@ -17,6 +17,11 @@ def reuse_stages(
     """Copy the modules of ``source``'s trained ``stages`` into ``agent`` (see the method)."""
     if agent.spec != source.spec:
         raise ValueError("reuse_stages needs agents built on the same dataset and env")
+    if agent.spec.learned_encoder and "images" not in stages and set(stages) - set(agent.skipped_stages()):
+        raise ValueError(
+            "these stages learned from the states of the source's image encoder: reuse it with them, "
+            f"reuse_stages(source, {['images', *stages]})"
+        )
     for stage in stages:
         ours = shared_stage(agent, source, stage)
         if stage not in source.stages_completed:
@@ -33,7 +38,12 @@ def reuse_stages(
             agent.stages_completed = [s for s in agent.stage_names() if s in {*agent.stages_completed, stage}]
     if source._data is not None and "skills" in stages:
         # same windows, and the encoder is the same: its posterior cache is valid here too
-        agent._data = TrainingData(source._data.windows, posterior=source._data.posterior)
+        agent._data = source._data.sharing_windows(agent._data)
+    if "images" in stages and "images" not in agent.skipped_stages():
+        # the states are the source's encoder's: so are their statistics, in every normaliser
+        set_state_stats(
+            agent.modules(), agent.data.rebuild() if "skills" not in stages else agent.data.windows
+        )
     return agent
 
 

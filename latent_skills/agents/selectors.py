@@ -166,7 +166,7 @@ class TreeSearch(LatentSelector):
         return (predicted[..., achieved] - states[:, None, desired]).norm(dim=-1)
 
     def _goal_slices(self) -> tuple[slice, slice]:
-        flattener = self.spec.flattener
+        flattener = self.spec.state_layout
         if flattener.has("achieved_goal") and flattener.has("desired_goal"):
             achieved, desired = flattener.slice_of("achieved_goal"), flattener.slice_of("desired_goal")
             if achieved.stop - achieved.start == desired.stop - desired.start:

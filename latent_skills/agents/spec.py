@@ -20,7 +20,7 @@ from latent_skills.envs.safe_make import (
     check_action_space,
     make_registered_env,
 )
-from latent_skills.nn.encoders import FlatEncoder, ObservationEncoder, encoder_kinds
+from latent_skills.nn.encoders import ENCODERS, FlatEncoder, ObservationEncoder, encoder_kinds, state_layout
 
 __all__ = ["AgentSpec", "UntrustedEnvSpecError", "default_horizon", "register_robotics_envs"]
 
@@ -48,6 +48,17 @@ class AgentSpec:
     @property
     def encoder_kinds(self) -> tuple[str, ...]:
         return self.encoders or (FlatEncoder.kind,) * len(self.flattener.segments)
+
+    @property
+    def learned_encoder(self) -> bool:
+        """Whether a part's encoder is learned (an image's): the agent's ``images`` stage trains it."""
+        return any(ENCODERS[kind].learned for kind in self.encoder_kinds if kind in ENCODERS)
+
+    @property
+    def state_layout(self) -> ObservationFlattener:
+        """Where each observation part sits in the *states* the networks read (the encoder's output):
+        the flat layout where every part is flat; an image part is its features."""
+        return state_layout(self.flattener.segments, self.encoder_kinds)
 
     def make_encoder(self) -> ObservationEncoder:
         """The observation encoder: each part of the flat observation through its kind's encoder."""

@@ -352,6 +352,7 @@ def run_stage(
                     raise KeyboardInterrupt
                 if saving:
                     checkpoint(name, done, stage.training_state())
+            stage.finish()
     except KeyboardInterrupt as exc:
         if isinstance(exc, TrainingInterrupted) and len(signals.received) > 1:
             raise  # a second signal: stop at once, the last checkpoint stands

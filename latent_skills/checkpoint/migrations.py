@@ -10,7 +10,7 @@ import torch
 
 from .format import CheckpointError
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 
 Migration = Callable[
     [dict[str, Any], dict[str, torch.Tensor]], tuple[dict[str, Any], dict[str, torch.Tensor]]
@@ -85,11 +85,25 @@ def _format_5_to_6(
     return meta, tensors
 
 
+def _format_6_to_7(
+    meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Format 7 adds the image encoder's fields (``image_steps``, ``image_lr``, ``image_batch_size``,
+    ``image_beta``) and, for image observations, its weights (``observation_encoder.*``). Older agents
+    observed flat vectors only, which never read these fields: they get today's defaults."""
+    config = meta.get("config")
+    if isinstance(config, dict):
+        defaults = {"image_steps": 50_000, "image_lr": 1e-4, "image_batch_size": 128, "image_beta": 1.0}
+        meta["config"] = {**defaults, **config}
+    return meta, tensors
+
+
 MIGRATIONS[1] = _format_1_to_2
 MIGRATIONS[2] = _format_2_to_3
 MIGRATIONS[3] = _format_3_to_4
 MIGRATIONS[4] = _format_4_to_5
 MIGRATIONS[5] = _format_5_to_6
+MIGRATIONS[6] = _format_6_to_7
 
 
 def migrate(

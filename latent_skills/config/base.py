@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from .fields import SETTINGS, ConfigError, check_declared, check_field, coerce, declared_order, jsonable
 from .presets import quick_preset
-from .settings import ActingSettings, RunSettings, SkillSettings
+from .settings import ActingSettings, ImageSettings, RunSettings, SkillSettings
 
 T = TypeVar("T")
 
@@ -50,8 +50,8 @@ def _presets(cls: type) -> dict[str, dict[str, Any]]:
 
 
 @dataclass(repr=False)
-class AgentConfig(SkillSettings, ActingSettings, RunSettings):
-    """Fields every latent-skill agent has: the skills (stage 1), acting and the run.
+class AgentConfig(SkillSettings, ActingSettings, RunSettings, ImageSettings):
+    """Fields every latent-skill agent has: the skills (stage 1), acting, the run and the image encoder.
 
     ``ACTING`` (the fields a trained agent may change with ``set_acting``) and ``PRESETS`` (``paper``:
     the defaults; ``quick``: :data:`~latent_skills.config.presets.QUICK` where the class has the

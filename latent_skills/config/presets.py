@@ -26,6 +26,10 @@ QUICK: dict[str, Any] = {
     # replan every 5 steps: a skill decoded from a stale state drifts (BENCHMARKS.md, "Settings
     # chosen by measurement")
     "exec_horizon": 5,
+    # the image β-VAE (pixel datasets only): a few passes over small frames, not yet measured
+    "image_steps": 1000,
+    "image_lr": 1e-3,
+    "image_batch_size": 64,
 }
 
 

@@ -314,6 +314,24 @@ class EnergySettings(SettingsGroup):
     )
 
 
+@dataclass
+class ImageSettings(SettingsGroup):
+    """The image encoder, a β-VAE on single frames (stage ``images``, ``ImagesStage``; the LDCQ paper's
+    App. C, which gives its 32-number code but not these settings: ours). Read only where the
+    observation has an image part; flat observations skip the stage whatever these say."""
+
+    image_steps: int = setting(
+        50_000,
+        "gradient steps of the images stage (0: keep the encoder's initial weights)",
+        range=NON_NEGATIVE,
+    )
+    image_lr: float = setting(1e-4, "the image β-VAE's learning rate", range=POSITIVE)
+    image_batch_size: int = setting(128, "frames per image batch (read from disk per batch)", range=POSITIVE)
+    image_beta: float = setting(
+        1.0, "β: weight of KL(q(z|frame) ‖ N(0, I)) beside the summed squared error", range=NON_NEGATIVE
+    )
+
+
 # Declaration order is the order a config lists its fields in (config.json, error messages, ACTING).
 declare(
     SkillSettings,
@@ -326,6 +344,7 @@ declare(
     GoalSettings,
     PlanningSettings,
     EnergySettings,
+    ImageSettings,
 )
 
 __all__ = [
@@ -336,6 +355,7 @@ __all__ = [
     "DistillSettings",
     "EnergySettings",
     "GoalSettings",
+    "ImageSettings",
     "PlanningSettings",
     "QSettings",
     "RunSettings",

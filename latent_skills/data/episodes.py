@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import gymnasium as gym
 import minari
@@ -34,6 +35,27 @@ class StateStats:
         return cls(mean.astype(np.float32), np.sqrt(var).astype(np.float32))
 
 
+class StateEncoding(Protocol):
+    """What turns one episode's observations (as Minari returns them) into its states ``(T + 1,
+    layout.dim)`` float32; ``layout`` says where each observation part sits in them. The default is
+    the flattening rule itself; an agent with a learned observation encoder (images) passes one that
+    encodes a few frames at a time (``latent_skills.nn.encoders.EpisodeEncoding``)."""
+
+    layout: ObservationFlattener
+
+    def __call__(self, observations: Any) -> np.ndarray: ...
+
+
+class Flattening:
+    """The default :class:`StateEncoding`: the flat observation is the state."""
+
+    def __init__(self, flattener: ObservationFlattener) -> None:
+        self.layout = flattener
+
+    def __call__(self, observations: Any) -> np.ndarray:
+        return self.layout.flatten(observations)
+
+
 @dataclass(frozen=True)
 class EpisodeArrays:
     """Every episode of a dataset, concatenated.
@@ -43,7 +65,7 @@ class EpisodeArrays:
     terminations and truncations are rows ``step_offsets[e] : step_offsets[e] + lengths[e]``.
     """
 
-    observations: np.ndarray  # (total_steps + episodes, S) float32, flattened, not normalised
+    observations: np.ndarray  # (total_steps + episodes, S) float32, flattened (or encoded), not normalised
     actions: np.ndarray  # (total_steps, A) float32
     rewards: np.ndarray  # (total_steps,) float64
     terminations: np.ndarray  # (total_steps,) bool
@@ -51,7 +73,7 @@ class EpisodeArrays:
     lengths: np.ndarray  # (episodes,) int64
     obs_offsets: np.ndarray  # (episodes,) int64
     step_offsets: np.ndarray  # (episodes,) int64
-    flattener: ObservationFlattener
+    flattener: ObservationFlattener  # where each observation part sits in ``observations``
     stale_goals_repaired: int = 0  # see repair_stale_first_goals
 
     @property
@@ -80,14 +102,18 @@ class EpisodeArrays:
         return np.repeat(self.obs_offsets, self.lengths) + within
 
     @classmethod
-    def from_minari(cls, dataset: minari.MinariDataset, progress: bool = False) -> EpisodeArrays:
-        """Read every episode once into preallocated arrays (no per-episode list, no float64 copy)."""
+    def from_minari(
+        cls, dataset: minari.MinariDataset, progress: bool = False, encoding: StateEncoding | None = None
+    ) -> EpisodeArrays:
+        """Read every episode once into preallocated arrays (no per-episode list, no float64 copy);
+        each episode's observations become states through ``encoding`` (default: flattened)."""
         if not isinstance(dataset.action_space, gym.spaces.Box):
             raise TypeError(
                 f"Action space {dataset.action_space} is not a Box: latent skills decode continuous "
                 "actions only."
             )
-        flattener = ObservationFlattener.from_space(dataset.observation_space)
+        encoding = encoding or Flattening(ObservationFlattener.from_space(dataset.observation_space))
+        flattener = encoding.layout
         n_episodes, n_steps = dataset.total_episodes, dataset.total_steps
         action_dim = int(np.prod(dataset.action_space.shape))
         observations = np.empty((n_steps + n_episodes, flattener.dim), np.float32)
@@ -104,7 +130,7 @@ class EpisodeArrays:
             )
         ):
             length = len(episode.rewards)
-            flat_obs = flattener.flatten(episode.observations)
+            flat_obs = encoding(episode.observations)
             if flat_obs.shape[0] != length + 1:
                 raise ValueError(
                     f"Episode {episode.id} has {flat_obs.shape[0]} observations for {length} steps; "

@@ -5,7 +5,8 @@ JSON) and applied identically to the dataset's episodes and to live observations
 
 - ``Box``: the array, flattened (C order).
 - ``Dict`` with an ``observation`` key: ``observation``, then ``achieved_goal`` and ``desired_goal``
-  where the space has them; other keys are left out. ``achieved_goal`` stays in: AntMaze's
+  where the space has them, then ``pixels`` (the frame of an image dataset beside its state fields);
+  other keys are left out. ``achieved_goal`` stays in: AntMaze's
   ``observation`` does not hold the ant's position, and goal-reaching agents (LDGC's hindsight goals,
   LDCP's cost) read the achieved goal from the state.
 - ``Dict`` without an ``observation`` key: every key, in sorted order.
@@ -44,7 +45,7 @@ class ObsSegment:
 def _selected_keys(space: gym.spaces.Dict, top_level: bool) -> list[str]:
     keys = list(space.spaces.keys())
     if top_level and "observation" in keys:
-        return ["observation"] + [k for k in ("achieved_goal", "desired_goal") if k in keys]
+        return ["observation"] + [k for k in ("achieved_goal", "desired_goal", "pixels") if k in keys]
     return sorted(keys)
 
 
@@ -116,6 +117,22 @@ class ObservationFlattener:
     def has(self, *path: str) -> bool:
         return any(s.path[: len(path)] == path for s in self.segments)
 
+    def leaf(self, obs: Any, segment: ObsSegment) -> Any:
+        """The part of ``obs`` (one or a batch) that ``segment`` stands for, as it is."""
+        return _lookup(obs, segment.path)
+
+    def rows(self, obs: Any, index: slice | np.ndarray) -> Any:
+        """Rows ``index`` of a batch of observations, in its own form (the parts this rule reads)."""
+        if len(self.segments) == 1 and not self.segments[0].path:
+            return obs[index]
+        picked: dict[str, Any] = {}
+        for segment in self.segments:
+            node = picked
+            for key in segment.path[:-1]:
+                node = node.setdefault(key, {})
+            node[segment.path[-1]] = _lookup(obs, segment.path)[index]
+        return picked
+
     def flatten(self, obs: Any) -> np.ndarray:
         """``(S,)`` for a single observation, ``(B, S)`` for a batch (leading axis on every leaf)."""
         parts: list[np.ndarray] = []
@@ -129,10 +146,16 @@ class ObservationFlattener:
                 or (batch is not None and lead != batch)
             ):
                 where = "/".join(segment.path) or "observation"
+                fix = (
+                    " An image must have the size the agent was trained on: resize it (e.g. "
+                    "gymnasium.wrappers.ResizeObservation) or train on frames of this size."
+                    if len(segment.shape) >= 2
+                    else ""
+                )
                 raise ValueError(
                     f"Observation {where!r} has shape {leaf.shape}; expected {segment.shape} "
                     f"(one observation) or (batch, {', '.join(map(str, segment.shape))}) — "
-                    "is this the env the model was trained for?"
+                    f"is this the env the model was trained for?{fix}"
                 )
             batch = lead
             parts.append(leaf.reshape(*lead, segment.size))

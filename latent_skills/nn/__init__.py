@@ -6,6 +6,7 @@ from .denoiser import LatentDenoiser, StudentDenoiser
 from .dynamics import SkillWorldModel
 from .encoders import FlatEncoder, ObservationEncoder, PartEncoder, encoder_kinds, register_encoder
 from .energy import LatentEnergyModel, contrastive_energy_loss
+from .image_encoder import ImageVAE  # registers the "image" observation encoder
 from .normalization import MIN_STD, StateNormalizer
 from .skill_vae import AutoregressiveDecoder, GaussianPrior, SkillEncoder, SkillVAE
 
@@ -14,6 +15,7 @@ __all__ = [
     "AutoregressiveDecoder",
     "FlatEncoder",
     "GaussianPrior",
+    "ImageVAE",
     "LatentDenoiser",
     "LatentEnergyModel",
     "ObservationEncoder",

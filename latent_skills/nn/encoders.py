@@ -4,25 +4,31 @@ An observation is flattened into one float32 vector (:mod:`latent_skills.data.fl
 parts (a Box, or a leaf of a Dict) passes through the encoder registered for its kind, and the
 networks read the parts' outputs side by side: :attr:`ObservationEncoder.features_dim` numbers.
 
-One kind is registered today, ``"flat"``: a vector of numbers, passed through as it is (no
-parameters, so it adds nothing to a checkpoint). A new observation kind (images, issue 23) is one
-:class:`PartEncoder` subclass here plus :func:`register_encoder`, as Stable-Baselines3's
-``features_extractor_class`` and d3rlpy's ``EncoderFactory`` are. An observation part no registered
-encoder takes is a ValueError naming what is supported: never a silent flatten.
+Two kinds are registered: ``"flat"``, a vector of numbers passed through as it is (no parameters,
+so it adds nothing to a checkpoint), and ``"image"``, a convolutional β-VAE on single frames
+(:mod:`latent_skills.nn.image_encoder`, the LDCQ paper's App. C), trained by the agent's first stage
+(``ImagesStage``). A new observation kind is one :class:`PartEncoder` subclass plus
+:func:`register_encoder`, as Stable-Baselines3's ``features_extractor_class`` and d3rlpy's
+``EncoderFactory`` are. An observation part no registered encoder takes is a ValueError naming what
+is supported: never a silent flatten.
+
+The states the networks read are laid out as the flat observation is, each part replaced by its
+encoder's output (:meth:`ObservationEncoder.state_layout`): a vector part keeps its place's name, so
+``layout.slice_of("desired_goal")`` finds the goal in the states.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-from latent_skills.data.flatten import ObsSegment, observation_parts
+from latent_skills.data.flatten import ObservationFlattener, ObsSegment, observation_parts
 
 
 class PartEncoder(nn.Module):
@@ -32,6 +38,7 @@ class PartEncoder(nn.Module):
     kind: ClassVar[str]
     takes: ClassVar[str]
     identity: ClassVar[bool] = False  # its output is its flat input, unchanged
+    learned: ClassVar[bool] = False  # it has weights to train first (the agent's ``images`` stage)
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         super().__init__()
@@ -41,9 +48,16 @@ class PartEncoder(nn.Module):
     def accepts(cls, space: gym.Space) -> bool:
         raise NotImplementedError
 
+    @classmethod
+    def features_for(cls, shape: tuple[int, ...]) -> int:
+        """The output size for parts of ``shape``, without building the encoder (which would draw
+        its initial weights from the global RNG): here by building one on a forked RNG."""
+        with torch.random.fork_rng(devices=[]):
+            return cls(shape).features_dim
+
     @property
     def features_dim(self) -> int:
-        raise NotImplementedError
+        return type(self).features_for(self.shape)
 
 
 ENCODERS: dict[str, type[PartEncoder]] = {}
@@ -74,9 +88,9 @@ class FlatEncoder(PartEncoder):
     def accepts(cls, space: gym.Space) -> bool:
         return isinstance(space, gym.spaces.Box) and not is_image(space)
 
-    @property
-    def features_dim(self) -> int:
-        return math.prod(self.shape)
+    @classmethod
+    def features_for(cls, shape: tuple[int, ...]) -> int:
+        return math.prod(shape)
 
     def forward(self, part: torch.Tensor) -> torch.Tensor:
         return part.reshape(len(part), -1)
@@ -110,25 +124,29 @@ class ObservationEncoder(nn.Module):
         super().__init__()
         if len(segments) != len(kinds):
             raise ValueError(f"{len(kinds)} encoder kinds for {len(segments)} observation parts")
-        unknown = sorted(set(kinds) - set(ENCODERS))
-        if unknown:
-            raise ValueError(f"unknown observation encoder kinds {unknown}; known: {sorted(ENCODERS)}")
+        check_kinds(kinds)
         self.segments = tuple(segments)
         parts = [ENCODERS[k](s.shape) for k, s in zip(kinds, segments, strict=True)]
         self.parts = nn.ModuleList(parts)
         self.identity = all(part.identity for part in parts)
         self.features_dim = sum(part.features_dim for part in parts)
 
-    @torch.no_grad()
-    def encode_array(
-        self, observations: np.ndarray, device: torch.device, batch_size: int = 4096
-    ) -> np.ndarray:
-        """Flat observations ``(N, S)`` encoded in batches on ``device``: ``(N, features_dim)`` float32."""
-        out = np.empty((len(observations), self.features_dim), np.float32)
-        for lo in range(0, len(observations), batch_size):
-            rows = torch.as_tensor(np.asarray(observations[lo : lo + batch_size], np.float32), device=device)
-            out[lo : lo + len(rows)] = self(rows).cpu().numpy()
-        return out
+    @property
+    def learned(self) -> bool:
+        """Whether some part's encoder has weights to train first (the agent's ``images`` stage)."""
+        return any(part.learned for _, part in self.encoders())
+
+    def encoders(self) -> list[tuple[ObsSegment, PartEncoder]]:
+        """Each part's place in the flat observation, with its encoder."""
+        return [(s, cast(PartEncoder, p)) for s, p in zip(self.segments, self.parts, strict=True)]
+
+    def learned_parts(self) -> list[tuple[ObsSegment, PartEncoder]]:
+        """The parts whose encoders are learned, with their place in the flat observation."""
+        return [(segment, part) for segment, part in self.encoders() if part.learned]
+
+    def state_layout(self) -> ObservationFlattener:
+        """Where each part sits in the encoded states: :func:`state_layout` of these parts."""
+        return state_layout(self.segments, [part.kind for _, part in self.encoders()])
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         if self.identity:
@@ -140,3 +158,50 @@ class ObservationEncoder(nn.Module):
             for s, encoder in zip(self.segments, self.parts, strict=True)
         ]
         return torch.cat(parts, -1).reshape(*lead, -1)
+
+
+def check_kinds(kinds: Sequence[str]) -> None:
+    """A ValueError naming the kinds (a checkpoint's) that no encoder here is registered for."""
+    unknown = sorted(set(kinds) - set(ENCODERS))
+    if unknown:
+        raise ValueError(f"unknown observation encoder kinds {unknown}; known: {sorted(ENCODERS)}")
+
+
+def state_layout(segments: Sequence[ObsSegment], kinds: Sequence[str]) -> ObservationFlattener:
+    """The encoded states' layout: each part where the flat observation has it, with the shape of its
+    encoder's output (a vector part is unchanged; an image part becomes its features)."""
+    check_kinds(kinds)
+    placed, start = [], 0
+    for segment, kind in zip(segments, kinds, strict=True):
+        cls = ENCODERS[kind]
+        shape = segment.shape if cls.identity else (cls.features_for(segment.shape),)
+        placed.append(ObsSegment(segment.path, shape, start))
+        start = placed[-1].stop
+    return ObservationFlattener(tuple(placed))
+
+
+class EpisodeEncoding:
+    """One episode's observations (as Minari returns them: arrays or dicts of arrays, ``uint8`` frames)
+    → its encoded states ``(T + 1, features_dim)`` float32, ``batch_size`` rows at a time, so no
+    float32 copy of more than ``batch_size`` frames is ever made (what ``EpisodeArrays.from_minari``
+    calls per episode)."""
+
+    def __init__(
+        self,
+        encoder: ObservationEncoder,
+        flattener: ObservationFlattener,
+        device: torch.device,
+        batch_size: int = 256,
+    ) -> None:
+        self.encoder, self.flattener, self.device, self.batch_size = encoder, flattener, device, batch_size
+        self.layout = encoder.state_layout()
+
+    @torch.no_grad()
+    def __call__(self, observations: Any) -> np.ndarray:
+        rows = len(self.flattener.leaf(observations, self.flattener.segments[0]))
+        out = np.empty((rows, self.encoder.features_dim), np.float32)
+        for lo in range(0, rows, self.batch_size):
+            hi = min(lo + self.batch_size, rows)
+            flat = self.flattener.flatten(self.flattener.rows(observations, slice(lo, hi)))
+            out[lo:hi] = self.encoder(torch.as_tensor(flat, device=self.device)).cpu().numpy()
+        return out

@@ -4,6 +4,7 @@ steps field; an instance is built from a :class:`StageContext` (the narrow view 
 needs, not the agent), holds its optimiser and whatever it keeps between steps, and computes one
 step's :class:`StepResult`, which is also all that its ``after_step`` reads.
 
+- :class:`ImagesStage` — the image encoder, a β-VAE on single frames (first; skipped without images).
 - :class:`SkillsStage` — the skill β-VAE over H-step windows (paper stage 1).
 - :class:`PriorStage` — the latent diffusion prior p(z | s0) (stage 2); :class:`GoalPriorStage`
   trains p(z | s0, g) on hindsight goals (LDGC).
@@ -22,6 +23,7 @@ from .distill import DistillStage
 from .dynamics import DynamicsStage
 from .energy import EnergyStage, build_energy_support
 from .goal_prior import GoalPriorStage, hindsight_goals
+from .images import ImagesStage
 from .prior import PriorStage
 from .q import QStage, q_target_terms
 from .skills import SkillsStage, skill_window_pool
@@ -32,6 +34,7 @@ __all__ = [
     "DynamicsStage",
     "EnergyStage",
     "GoalPriorStage",
+    "ImagesStage",
     "PriorStage",
     "QStage",
     "Shard",

@@ -147,8 +147,16 @@ class TrainingStage(Generic[ConfigT]):
         self.resumables: dict[str, Resumable] = {}
         self.optimizer: torch.optim.Optimizer
 
+    @classmethod
+    def skipped(cls, config: Any, spec: AgentSpec) -> bool:
+        """Whether this agent does not run the stage: an optional stage whose steps field is 0."""
+        return cls.optional and getattr(config, cls.steps_field) == 0
+
     def loss(self, step: int) -> StepResult:
         raise NotImplementedError
+
+    def finish(self) -> None:
+        """Work once the stage's last step is done, before it counts as trained (and is saved)."""
 
     def after_step(self, step: int, result: StepResult) -> None:
         """Work after the optimiser step (priorities, target networks), from what ``loss`` returned."""

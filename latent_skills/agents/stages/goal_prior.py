@@ -54,7 +54,7 @@ class GoalPriorStage(PriorStage[LDGCConfig]):
         # its own stream, apart from the batches: same seed, same goals, same weights
         self.hindsight_rng = np.random.default_rng([ctx.streams.seed, ctx.streams.index, 1])
         self.resumables["hindsight"] = NumpyGeneratorState(self.hindsight_rng)
-        self.achieved = ctx.spec.flattener.slice_of("achieved_goal")
+        self.achieved = ctx.spec.state_layout.slice_of("achieved_goal")
 
     def hindsight_goals(self, window_idx: np.ndarray) -> np.ndarray:
         c = self.config
