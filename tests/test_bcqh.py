@@ -39,7 +39,8 @@ def trained(chain):
 
 
 def test_q_learning_with_gaussian_candidates_reaches_the_true_values(trained):
-    assert trained.stage_names() == ("skills", "q")
+    assert trained.stage_names() == ("images", "skills", "q")  # images: skipped on flat observations
+    assert trained.skipped_stages() == ["images"]
     assert trained.stages_completed == ["skills", "q"]
     assert "denoiser" not in trained.modules() and "latent_norm" not in trained.modules()
     latents = torch.as_tensor(trained.sample_latents(STATES, 4, seed=0))

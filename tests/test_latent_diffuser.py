@@ -257,7 +257,7 @@ def test_guidance_scale_is_an_acting_field(toy):
 def test_config_checks_and_presets():
     from latent_skills.config import LatentDiffuserConfig
 
-    assert LatentDiffuser.stage_names() == ("skills", "prior", "q", "energy")
+    assert LatentDiffuser.stage_names() == ("images", "skills", "prior", "q", "energy")
     paper, quick = LatentDiffuserConfig.from_preset("paper"), LatentDiffuserConfig.from_preset("quick")
     assert (paper.energy_beta, paper.energy_samples, paper.act_candidates) == (3.0, 16, 1)
     assert quick.energy_steps < paper.energy_steps and quick.act_candidates == 500

@@ -193,6 +193,7 @@ def test_config_presets_and_errors(run):
     assert quick.exec_horizon == QUICK["exec_horizon"]  # the shared quick values apply too
     paper = LDCPConfig.from_preset("paper")
     assert {stage.name: getattr(paper, stage.steps_field) for stage in LDCP.stages} == {
+        "images": 50_000,
         "skills": 100_000,
         "prior": 300_000,
         "dynamics": 100_000,
