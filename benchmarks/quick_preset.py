@@ -42,6 +42,7 @@ def run(
     overrides: dict[str, str] | None = None,
     with_bc: bool = True,
     acting_variants: list[dict[str, str]] | None = None,
+    save_to: str | None = None,
 ) -> dict:
     from latent_skills import LDCQ
     from latent_skills.data import EpisodeArrays, load_dataset
@@ -60,6 +61,8 @@ def run(
     t = time.perf_counter()
     ldcq = agent.evaluate(n_episodes=episodes, n_envs=envs, seed=0)
     eval_s = time.perf_counter() - t
+    if save_to is not None:  # after the timed parts: kept for acting studies without retraining
+        agent.save(save_to)
 
     variants = []
     config = agent.config.to_dict()  # as trained and evaluated above
@@ -123,6 +126,7 @@ def main() -> None:
         metavar="FIELD=VALUE[,FIELD=VALUE]",
         help="evaluate the trained agent again with these acting settings (after the timed evaluation)",
     )
+    parser.add_argument("--save", metavar="DIR", help="save each trained agent to DIR/{maze}-seed{seed}")
     args = parser.parse_args()
     acting = [dict(item.split("=", 1) for item in spec.split(",")) for spec in args.also_act]
     overrides = dict(item.split("=", 1) for item in args.overrides)
@@ -134,7 +138,16 @@ def main() -> None:
         out = out.with_name(f"{out.name}_{args.tag}")
     for seed in args.seeds:
         result = run(
-            args.maze, seed, args.steps, args.episodes, args.envs, args.task, overrides, args.with_bc, acting
+            args.maze,
+            seed,
+            args.steps,
+            args.episodes,
+            args.envs,
+            args.task,
+            overrides,
+            args.with_bc,
+            acting,
+            None if args.save is None else f"{args.save}/{args.maze}-seed{seed}",
         )
         write_result(out / f"{args.maze}-seed{seed}.json", result, dataset=result["dataset_id"])
         bc = "" if result["bc"] is None else f" BC {result['bc']['normalized_score']:.1f}"
