@@ -121,6 +121,28 @@ def test_save_load_and_the_hub_keep_the_encoder_and_the_actions(trained, tmp_pat
     np.testing.assert_array_equal(pulled.predict(obs, deterministic=True)[0], expected)
 
 
+def test_the_autoencoder_figure_shows_frames_their_reconstructions_and_encoded_episodes(trained, tmp_path):
+    pytest.importorskip("matplotlib")
+    from latent_skills.plots import plot_image_autoencoder
+    from latent_skills.plots.frames import encoded_episodes
+
+    agent, _ = trained
+    loaded = LatentSkillAgent.load(agent.save(tmp_path / "agent"))  # a loaded agent reads its frames again
+    out = plot_image_autoencoder(loaded, tmp_path / "fig6.png", frames=5, episodes=3, seed=1)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    paths = encoded_episodes(loaded, 3, seed=1)
+    episodes = loaded.data.windows.episodes
+    assert len(paths) == 3 and sum(len(p) for p in paths) > 3
+    assert all(p.shape[1] == episodes.state_dim for p in paths)
+    # each path is one episode's encoded states, in order: its first row is an episode's first observation
+    assert all(
+        any(np.array_equal(p[0], episodes.observations[o]) for o in episodes.obs_offsets) for p in paths
+    )
+    untrained = LDCQ.from_dataset(agent.spec.dataset_id, **SETTINGS)
+    with pytest.raises(ValueError, match="not trained its 'images' stage"):
+        plot_image_autoencoder(untrained, tmp_path / "untrained.png")
+
+
 def test_an_image_of_another_size_is_refused_at_predict_naming_the_fix(trained):
     agent, _ = trained
     wrong = {

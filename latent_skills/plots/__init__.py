@@ -4,6 +4,7 @@
 - :func:`plot_prior_samples` — ground truth vs diffusion prior vs Gaussian prior latents (Fig. 3)
 - :func:`plot_world_model` — LDCP's predicted skill end states on the maze (Fig. 5)
 - :func:`plot_learning_curves` — one panel per training stage from the logger's ``progress.csv``
+- :func:`plot_image_autoencoder` — frames, their β-VAE reconstructions and encoded episodes (App. C, Fig. 6)
 
 matplotlib is needed to draw (``pip install "latent-skills[plot]"``); importing this module does not
 import it, nor torch: the names load on first use. Figures are drawn on their own Agg canvas:
@@ -18,6 +19,7 @@ from latent_skills._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .curves import find_progress_csv, plot_learning_curves, read_stage_series
+    from .frames import plot_image_autoencoder
     from .latents import plot_latents_by_horizon, plot_prior_samples
     from .pca import PCA
     from .world_model import draw_maze, plot_world_model
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     **dict.fromkeys(("find_progress_csv", "plot_learning_curves", "read_stage_series"), ".curves"),
     **dict.fromkeys(("plot_latents_by_horizon", "plot_prior_samples"), ".latents"),
+    "plot_image_autoencoder": ".frames",
     "PCA": ".pca",
     **dict.fromkeys(("draw_maze", "plot_world_model"), ".world_model"),
 }
@@ -34,6 +37,7 @@ __all__ = [
     "PCA",
     "draw_maze",
     "find_progress_csv",
+    "plot_image_autoencoder",
     "plot_latents_by_horizon",
     "plot_learning_curves",
     "plot_prior_samples",
